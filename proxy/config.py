@@ -1,0 +1,142 @@
+"""The configuration file (`pricing.yaml`), decoded into typed structs once, at start-up.
+
+Unknown keys, wrong types, negative or non-numeric prices and dangling references stop the
+start-up with a message that names the key. Prices are `Decimal` USD per 1M tokens from the
+moment they are read, so cost arithmetic never touches a float.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+import msgspec.yaml
+
+from proxy.errors import ConfigError
+
+TIERS: tuple[str, ...] = ("simple", "medium", "complex")
+AUTO = "auto"
+
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class Provider(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    adapter: str
+    base_url: str
+    api_key_env: str | None = None
+    headers: dict[str, str] = {}
+
+
+class Model(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A model clients and tiers refer to by its key; prices in USD per 1M tokens."""
+
+    provider: str
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal | None = None
+    upstream: str | None = None
+    timeout: Seconds = 60.0
+
+
+class Tiers(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    simple: list[str]
+    medium: list[str]
+    complex: list[str]
+
+    def get(self, tier: str) -> list[str]:
+        models: list[str] = getattr(self, tier)
+        return models
+
+
+class Thresholds(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Difficulty score cut-offs: score < medium → simple, < complex → medium, else complex."""
+
+    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.35
+    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.7
+
+
+class Router(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    classifier: Literal["rules"] = "rules"
+    thresholds: Thresholds = Thresholds()
+
+
+class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 8 * 1024 * 1024
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    providers: dict[str, Provider]
+    models: dict[str, Model]
+    tiers: Tiers
+    baseline: str
+    router: Router = Router()
+    server: Server = Server()
+
+
+DEFAULT_PATH = Path("pricing.yaml")
+EMBEDDED_PATH = Path(__file__).with_name("pricing.yaml")
+
+
+def config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    """`--config`, else `SMR_CONFIG`, else ./pricing.yaml, else the copy shipped with the package."""
+    if explicit:
+        return Path(explicit)
+    if env.get("SMR_CONFIG"):
+        return Path(env["SMR_CONFIG"])
+    return DEFAULT_PATH if DEFAULT_PATH.exists() else EMBEDDED_PATH
+
+
+def load(path: Path) -> Config:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {str(path)!r}: {exc.strerror}") from None
+    return parse(raw, source=str(path))
+
+
+def parse(raw: bytes | str, *, source: str = "config") -> Config:
+    try:
+        config = msgspec.yaml.decode(raw, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    _check(config, source)
+    return config
+
+
+def _check(config: Config, source: str) -> None:
+    problems: list[str] = []
+    for name, model in config.models.items():
+        if name == AUTO or name in TIERS:
+            problems.append(f"models.{name}: {name!r} is reserved for routing; rename the model")
+        if model.provider not in config.providers:
+            problems.append(f"models.{name}.provider: unknown provider {model.provider!r}")
+        for field in ("input", "output", "cached_input"):
+            price = getattr(model, field)
+            if price is not None and (not price.is_finite() or price < 0):
+                problems.append(f"models.{name}.{field}: price must be a number >= 0, got {price}")
+        if not math.isfinite(model.timeout):
+            problems.append(f"models.{name}.timeout: must be a finite number of seconds")
+    for tier in TIERS:
+        names = config.tiers.get(tier)
+        if not names:
+            problems.append(f"tiers.{tier}: list at least one model")
+        problems.extend(f"tiers.{tier}: unknown model {m!r}" for m in names if m not in config.models)
+    if config.baseline not in config.models:
+        problems.append(f"baseline: unknown model {config.baseline!r}")
+    for name, provider in config.providers.items():
+        if not provider.base_url.startswith(("http://", "https://")):
+            problems.append(f"providers.{name}.base_url: must start with http:// or https://")
+    thresholds = config.router.thresholds
+    if thresholds.medium > thresholds.complex:
+        problems.append("router.thresholds: medium must not exceed complex")
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))

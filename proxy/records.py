@@ -1,0 +1,69 @@
+"""What the proxy remembers about each request, and where that goes.
+
+One `RequestRecord` is written for every request, answered or failed. A `Ledger` takes it
+without blocking the response; the cost ledger of the database keeps it, the default one logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+import msgspec
+
+from adapters.base import Usage
+from proxy.config import Model
+
+
+class RequestRecord(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: datetime
+    requested_model: str | None = None
+    tier: str | None = None
+    score: float | None = None
+    model: str | None = None
+    provider: str | None = None
+    stream: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: Decimal | None = None
+    baseline_cost_usd: Decimal | None = None
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    http_status: int = 200
+    status: str = "ok"  # ok | error | client_closed
+    error: str | None = None
+
+
+class Ledger(Protocol):
+    def record(self, row: RequestRecord) -> None:
+        """Take the row without blocking; persisting it is the ledger's business."""
+
+
+PER_TOKENS = Decimal(1_000_000)
+
+
+def cost(price: Model, usage: Usage) -> Decimal:
+    """USD for these tokens at this model's prices; cached prompt tokens at the cached price."""
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    cached_price = price.cached_input if price.cached_input is not None else price.input
+    total = (
+        (usage.prompt_tokens - cached) * price.input + cached * cached_price + usage.completion_tokens * price.output
+    )
+    return total / PER_TOKENS
+
+
+class LogLedger:
+    """Writes each record as one JSON line to the `smr.requests` logger."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self._log = logger or logging.getLogger("smr.requests")
+        self._encode = msgspec.json.Encoder(decimal_format="number").encode
+
+    def record(self, row: RequestRecord) -> None:
+        if self._log.isEnabledFor(logging.INFO):
+            self._log.info(self._encode(row).decode())

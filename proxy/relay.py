@@ -1,0 +1,126 @@
+"""The one generic driver: runs any adapter over the upstream layer, plain or streamed.
+
+It knows nothing of HTTP servers. It builds the adapter's request, checks the provider's status
+before anything reaches the client, and turns a provider stream into OpenAI SSE bytes, keeping
+the adapter's stream state for the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import msgspec
+
+from adapters.base import Adapter, BadPayload, Reply, StreamFailure, StreamState, Target
+from adapters.sse import DONE, SSEDecoder, encode
+from proxy.errors import StreamInterrupted, UpstreamError, from_provider
+from proxy.upstream import Stream, Upstream
+
+
+class Deployment(msgspec.Struct, frozen=True):
+    """A configured model, resolved and ready to call."""
+
+    name: str
+    provider: str
+    adapter: str
+    target: Target
+    timeout: float
+    missing_key: str | None = None  # the env var that should hold the provider's key, if unset
+
+
+def _check_key(deployment: Deployment) -> None:
+    if deployment.missing_key:
+        raise UpstreamError(
+            f"provider {deployment.provider!r} has no API key: set {deployment.missing_key} in the proxy's environment",
+            code="provider_key_missing",
+        )
+
+
+def _bad_payload(deployment: Deployment, exc: Exception) -> UpstreamError:
+    return UpstreamError(
+        f"provider {deployment.provider!r} sent a malformed answer: {exc}", code="bad_upstream_response"
+    )
+
+
+async def complete(upstream: Upstream, adapter: Adapter[Any], deployment: Deployment, body: Mapping[str, Any]) -> Reply:
+    _check_key(deployment)
+    request = adapter.build_request(body, deployment.target, stream=False)
+    response = await upstream.send(request, deployment.timeout)
+    if response.status >= 400:
+        failure = adapter.parse_error(response.status, response.headers, response.body)
+        raise from_provider(failure, provider=deployment.provider)
+    try:
+        return adapter.parse_reply(response.body)
+    except BadPayload as exc:
+        raise _bad_payload(deployment, exc) from None
+
+
+async def open_stream(
+    upstream: Upstream, adapter: Adapter[Any], deployment: Deployment, body: Mapping[str, Any]
+) -> Stream:
+    """The upstream stream, once its status says it will succeed; else the provider's error."""
+    _check_key(deployment)
+    request = adapter.build_request(body, deployment.target, stream=True)
+    stream = await upstream.open_stream(request, deployment.timeout)
+    if stream.status >= 400:
+        try:
+            raw = await stream.read()
+        finally:
+            await stream.aclose()
+        raise from_provider(adapter.parse_error(stream.status, stream.headers, raw), provider=deployment.provider)
+    return stream
+
+
+async def relay(
+    stream: Stream,
+    adapter: Adapter[Any],
+    state: StreamState,
+    deployment: Deployment,
+    *,
+    wants_usage: bool,
+    on_content: Callable[[], None],
+) -> AsyncIterator[bytes]:
+    """OpenAI SSE bytes from a provider stream; the caller closes `stream`.
+
+    The usage chunk is always asked of the provider (for the ledger) and passed on only when the
+    client asked for it. A stream that breaks raises `UpstreamError`; one that ends before the
+    provider said it was complete raises `StreamInterrupted`, so a cut answer never looks whole.
+    """
+    decoder = SSEDecoder()
+    encoder = msgspec.json.Encoder()
+
+    def translate(events: list[Any]) -> bytes:
+        out: list[bytes] = []
+        for event in events:
+            for chunk in adapter.reduce(state, event):
+                if not wants_usage and "usage" in chunk:
+                    if not chunk.get("choices"):
+                        continue
+                    del chunk["usage"]
+                out.append(encode(encoder.encode(chunk)))
+        return b"".join(out)
+
+    seen_content = False
+    try:
+        async for data in stream.chunks():
+            out = translate(decoder.feed(data))
+            if out:
+                if not seen_content and state.content_chars:
+                    seen_content = True
+                    on_content()
+                yield out
+            if state.done:
+                break
+        else:
+            out = translate(decoder.close())
+            if out:
+                yield out
+    except StreamFailure as exc:
+        failure = exc.failure
+        raise from_provider(failure, provider=deployment.provider) from None
+    except BadPayload as exc:
+        raise _bad_payload(deployment, exc) from None
+    if not (state.done or state.finish_reason):
+        raise StreamInterrupted(f"provider {deployment.provider!r} ended the stream before it was complete")
+    yield DONE
