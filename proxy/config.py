@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -71,6 +72,26 @@ class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 8 * 1024 * 1024
 
 
+class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The cost ledger. Postgres when $DATABASE_URL is set, else a SQLite file (README: "Cost ledger").
+
+    path: the SQLite file ($SMR_LEDGER_PATH wins; default $XDG_DATA_HOME/smart-model-router/ledger.sqlite3).
+    spill_dir: where rows wait while the database is away (default <data dir>/spill).
+    memory_rows: rows kept in memory while the database is away before they are spilled to disk.
+    batch_rows: rows per database write. flush_interval: how long the writer lets a batch gather.
+    shutdown_timeout: how long shutdown waits for the database before spilling the queue.
+    pool_size: Postgres connections.
+    """
+
+    path: str | None = None
+    spill_dir: str | None = None
+    memory_rows: Annotated[int, msgspec.Meta(gt=0)] = 50_000
+    batch_rows: Annotated[int, msgspec.Meta(gt=0, le=50_000)] = 1_000
+    flush_interval: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.05
+    shutdown_timeout: Seconds = 10.0
+    pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     providers: dict[str, Provider]
     models: dict[str, Model]
@@ -78,6 +99,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     baseline: str
     router: Router = Router()
     server: Server = Server()
+    ledger: LedgerSettings = LedgerSettings()
 
 
 DEFAULT_PATH = Path("pricing.yaml")
@@ -103,13 +125,35 @@ def load(path: Path) -> Config:
 
 def parse(raw: bytes | str, *, source: str = "config") -> Config:
     try:
-        config = msgspec.yaml.decode(raw, type=Config)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        tree = msgspec.yaml.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    try:
+        config = msgspec.convert(tree, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_locate(tree) or exc}") from None
     _check(config, source)
     return config
+
+
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def _locate(tree: object) -> str | None:
+    """msgspec reports `$.models[...].input` for dict values; find which key it was."""
+    if not isinstance(tree, dict):
+        return None
+    for section, kind in (("providers", Provider), ("models", Model)):
+        entries = tree.get(section)
+        for key, value in entries.items() if isinstance(entries, dict) else ():
+            try:
+                msgspec.convert(value, kind)
+            except msgspec.ValidationError as exc:
+                message = str(exc)
+                match = _AT.search(message)
+                where = f"{section}.{key}" + (f".{match.group(1)}" if match and match.group(1) else "")
+                return f"{where}: {_AT.sub('', message)}"
+    return None
 
 
 def _check(config: Config, source: str) -> None:

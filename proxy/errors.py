@@ -9,6 +9,7 @@ Every failure a client can see is a `RouterError`; it knows its HTTP status and 
     │   ├── PayloadTooLarge           413 request_too_large
     │   └── ModelNotFound             404 model_not_found
     ├── RouteNotFound                 404 / 405 for paths and methods we do not serve
+    ├── LedgerUnavailable             503 ledger_unavailable (stats while the cost database is away)
     └── UpstreamError                 502 api_error: anything that went wrong at a provider
         ├── ProviderError             the provider answered with an error; status mapped below
         ├── UpstreamTimeout           504 timeout
@@ -113,6 +114,13 @@ class StreamInterrupted(UpstreamError):
     default_code = "stream_interrupted"
 
 
+class LedgerUnavailable(RouterError):
+    """The cost ledger's database cannot answer a read; requests themselves are unaffected."""
+
+    default_status = 503
+    default_code = "ledger_unavailable"
+
+
 # upstream status -> (status we answer, OpenAI error type, code when the provider gave none)
 _PROVIDER_STATUS: dict[int, tuple[int, str, str | None]] = {
     400: (400, "invalid_request_error", None),
@@ -154,7 +162,7 @@ def from_provider(failure: ProviderFailure, *, provider: str) -> ProviderError:
         param=failure.param,
         code=failure.code or code,
         status=answer,
-        error_type=failure.type if (answer < 500 and failure.type) else err_type,
+        error_type=failure.type if (answer == 400 and failure.type) else err_type,
         headers=headers,
     )
     return error

@@ -13,6 +13,7 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Parameter
 from litestar.response import Stream
 
@@ -20,7 +21,7 @@ from adapters import ADAPTERS
 from proxy import relay, router
 from proxy.classify import Classifier, extract_prompt
 from proxy.config import AUTO, TIERS, Config
-from proxy.errors import RouterError
+from proxy.errors import PayloadTooLarge, RouterError
 from proxy.records import Ledger, RequestRecord, cost
 from proxy.relay import Deployment
 from proxy.request import ChatRequest, decode
@@ -123,7 +124,13 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     call = Call(services)
     record = call.record
     try:
-        raw, view = decode(await request.body())
+        try:
+            body = await request.body()
+        except RequestEntityTooLarge:
+            raise PayloadTooLarge(
+                f"The request body is larger than this proxy accepts ({services.config.server.max_body_bytes} bytes)."
+            ) from None
+        raw, view = decode(body)
         record.requested_model = view.model
         record.stream = bool(view.stream)
         route = await _route(services, view)

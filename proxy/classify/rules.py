@@ -44,7 +44,7 @@ class RuleClassifier:
         tail = text[-600:] if len(text) > 1500 else text
         hard = {m.group(0).lower() for m in _HARD.finditer(tail)}
         work = {m.group(0).lower() for m in _WORK.finditer(tail)}
-        score = 0.25 + 0.18 * min(len(hard), 3) + 0.1 * min(len(work), 2)
+        score = 0.3 + 0.2 * min(len(hard), 3) + 0.1 * min(len(work), 2)
         reasons = sorted(hard)[:2] + sorted(work)[:1]
         if _SCALE.search(tail) and hard:
             score += 0.15
