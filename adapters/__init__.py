@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters import openai
+from adapters import anthropic, gemini, ollama, openai
 from adapters.base import Adapter
 
 ADAPTERS: dict[str, Adapter[Any]] = {
     "openai": openai,
+    "anthropic": anthropic,
+    "gemini": gemini,
+    "ollama": ollama,
 }
 
 __all__ = ["ADAPTERS", "Adapter"]

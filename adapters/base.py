@@ -27,10 +27,15 @@ class Target(msgspec.Struct, frozen=True):
 
 
 class HttpRequest(msgspec.Struct, frozen=True):
+    """What to send. `notes` name the client parameters the adapter mapped or dropped because the
+    provider cannot honour them as sent (e.g. "seed (unsupported, dropped)"); the proxy reports them
+    in the `x-router-dropped-params` response header, so no request changes meaning silently."""
+
     method: str
     url: str
     headers: dict[str, str]
     body: bytes
+    notes: tuple[str, ...] = ()
 
 
 class Usage(msgspec.Struct):
@@ -49,6 +54,7 @@ class Reply(msgspec.Struct):
     usage: Usage | None
     finish_reason: str | None
     content: str | None
+    notes: tuple[str, ...] = ()  # the request's notes, attached by the relay for the handler
 
 
 class ProviderFailure(msgspec.Struct):
@@ -90,7 +96,12 @@ S = TypeVar("S", bound=StreamState)
 
 
 class Adapter(Protocol[S]):
-    """A provider wire format. Implemented by modules: see `adapters.openai`."""
+    """A provider wire format. Implemented by modules: see `adapters.openai`.
+
+    A module may set `FRAMING` to say how its stream reaches `reduce`: "sse" (the default) feeds
+    decoded `ServerSentEvent`s; "ollama" feeds the plain dicts the upstream layer gets from the
+    `ollama` client library, whose adapter accepts both.
+    """
 
     def build_request(self, body: Mapping[str, Any], target: Target, *, stream: bool) -> HttpRequest: ...
 
