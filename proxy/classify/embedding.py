@@ -1,0 +1,183 @@
+"""The learned classifier: all-MiniLM-L6-v2 (int8 ONNX) embedding + cheap features → a small head.
+
+Contract: `score` returns d in [0, 1], how likely the cheap model falls short; the router cuts it
+into tiers with the configured thresholds. Files live in `proxy/classify/model/` (built by
+`smr train`): `model.onnx`, `tokenizer.json`, `head.json`, `meta.json`. Constructing the
+classifier only checks that they exist; onnxruntime, tokenizers and numpy are imported and the
+session is built on first use (or `load()`), never at import. Scoring is CPU-bound, so
+`inline = False`: the server runs it in a worker thread. Safe to call from several threads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from proxy.classify import Prompt, Scored
+from proxy.classify.features import FEATURE_NAMES, cheap_features
+from proxy.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Vector = npt.NDArray[np.float32]
+
+MODEL_DIR = Path(__file__).with_name("model")
+FILES = ("model.onnx", "tokenizer.json", "head.json", "meta.json")
+# Long prompts are cut to their first and last tokens: the task is usually stated at one end.
+MAX_TOKENS = 128
+HEAD_TOKENS = 32
+# Characters kept before tokenising, so a megabyte paste costs no more than a page.
+MAX_CHARS = 3000
+
+
+class ClassifierUnavailable(ConfigError):
+    """The learned classifier's files are missing or unreadable; the app falls back to rules."""
+
+
+def missing_files(model_dir: Path) -> list[str]:
+    return [name for name in FILES if not (model_dir / name).is_file()]
+
+
+def _clip_text(text: str) -> str:
+    if len(text) <= MAX_CHARS:
+        return text
+    return text[: MAX_CHARS // 3] + "\n…\n" + text[-(2 * MAX_CHARS) // 3 :]
+
+
+def clip_ids(ids: list[int], max_tokens: int = MAX_TOKENS, head: int = HEAD_TOKENS) -> list[int]:
+    """Keep [CLS], the first `head` tokens, and the last tokens up to [SEP]: `max_tokens` in all."""
+    if len(ids) <= max_tokens:
+        return ids
+    tail = max_tokens - 1 - head
+    return ids[: 1 + head] + ids[-tail:]
+
+
+class Encoder:
+    """Text → L2-normalised mean-pooled sentence embedding, as sentence-transformers computes it."""
+
+    def __init__(self, model_dir: Path, threads: int = 1, max_tokens: int = MAX_TOKENS) -> None:
+        import numpy as np
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self._np = np
+        self.max_tokens = max_tokens
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # one thread is fastest for a single short prompt
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def encode(self, text: str) -> Vector:
+        np = self._np
+        ids = clip_ids(self.tokenizer.encode(_clip_text(text) or " ").ids, self.max_tokens)
+        input_ids = np.asarray([ids], dtype=np.int64)
+        mask = np.ones_like(input_ids)
+        (hidden,) = self.session.run(
+            ["last_hidden_state"],
+            {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)},
+        )
+        pooled = hidden[0].mean(axis=0)
+        vector: Vector = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        return vector
+
+
+class Head:
+    """Standardise [embedding ⊕ cheap features], then linear (or one ReLU layer) → k sigmoids → d.
+
+    head.json: {"mean": [F], "scale": [F], "layers": [{"w": [[F]…], "b": […]}…], "mix": [k]}.
+    d = clip(Σ mix_i · sigmoid(z_i), 0, 1): with two ordinal outputs P(≥medium), P(complex) and
+    mix [0.5, 0.5], d is their average.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import numpy as np
+
+        self._np = np
+        self.mean = np.asarray(spec["mean"], dtype=np.float32)
+        self.scale = np.asarray(spec["scale"], dtype=np.float32)
+        self.layers = [
+            (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
+            for layer in spec["layers"]
+        ]
+        self.mix = np.asarray(spec["mix"], dtype=np.float32)
+
+    def outputs(self, x: Vector) -> Vector:
+        np = self._np
+        h = (x - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w.T + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        probs: Vector = (1.0 / (1.0 + np.exp(-h))).astype(np.float32)
+        return probs
+
+    def difficulty(self, x: Vector) -> float:
+        return float(min(max(float(self.outputs(x) @ self.mix), 0.0), 1.0))
+
+
+def featurize(encoder: Encoder, prompt: Prompt) -> Vector:
+    """[embedding ⊕ cheap features]: what the head reads, and what `smr train` fits on."""
+    np = encoder._np
+    extra = np.asarray(cheap_features(prompt), dtype=np.float32)
+    vector: Vector = np.concatenate([encoder.encode(prompt.text), extra])
+    return vector
+
+
+class EmbeddingClassifier:
+    name = "embedding"
+    inline = False
+
+    def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = 1) -> None:
+        missing = missing_files(model_dir)
+        if missing:
+            raise ClassifierUnavailable(
+                f"the embedding classifier needs {', '.join(missing)} in {model_dir}; "
+                "reinstall smart-model-router, or rebuild them with `pip install -e '.[train]' && smr train`, "
+                "or set router.classifier: rules"
+            )
+        self.model_dir = model_dir
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._encoder_: Encoder | None = None
+        self._head: Head | None = None
+        self.meta: dict[str, Any] = {}
+
+    def load(self) -> None:
+        """Read the files and build the session now (warm-up); otherwise done on first use."""
+        self._encoder()
+
+    def _encoder(self) -> Encoder:
+        # One session for all threads: onnxruntime runs concurrent calls, each on its own core.
+        encoder = self._encoder_
+        if encoder is None:
+            with self._lock:
+                if self._encoder_ is None:
+                    try:
+                        self.meta = json.loads((self.model_dir / "meta.json").read_text())
+                        self._head = Head(json.loads((self.model_dir / "head.json").read_text()))
+                        max_tokens = int(self.meta.get("max_tokens", MAX_TOKENS))
+                        self._encoder_ = Encoder(self.model_dir, self.threads, max_tokens)
+                    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                        raise ClassifierUnavailable(
+                            f"cannot load the embedding classifier from {self.model_dir}: {exc}"
+                        ) from exc
+                encoder = self._encoder_
+        return encoder
+
+    def score(self, prompt: Prompt) -> Scored:
+        x = featurize(self._encoder(), prompt)
+        assert self._head is not None
+        d = self._head.difficulty(x)
+        return Scored(score=round(d, 4), reason=f"embedding d={d:.2f}")
+
+
+__all__ = ["FEATURE_NAMES", "MODEL_DIR", "ClassifierUnavailable", "EmbeddingClassifier", "Encoder", "featurize"]

@@ -1,0 +1,55 @@
+"""Cheap, model-free features of a prompt that join the sentence embedding.
+
+Shared by the runtime classifier and `smr train`, so the head sees the same numbers in both.
+Every feature is bounded to a few units so one standardisation fits prompts of any size.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from proxy.classify import Prompt
+from proxy.classify.rules import RuleClassifier
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "log_chars",
+    "log_words",
+    "log_lines",
+    "code_fence",
+    "code_symbols",
+    "non_ascii",
+    "digits",
+    "questions",
+    "multi_turn",
+    "log_turns",
+    "rules_score",
+    "tail_question",
+)
+
+_CODE_SYMBOLS = re.compile(r"[{}();=<>\[\]_]")
+_RULES = RuleClassifier()
+
+
+def cheap_features(prompt: Prompt) -> list[float]:
+    """A fixed-length list of floats, in `FEATURE_NAMES` order; microseconds even for long pastes."""
+    text = prompt.text
+    chars = len(text) or 1
+    sample = text if chars <= 4000 else text[:2000] + text[-2000:]
+    n = len(sample) or 1
+    tail = text[-300:]
+    return [
+        math.log1p(len(text)) / 5.0,
+        math.log1p(len(text.split())) / 4.0,
+        math.log1p(text.count("\n")) / 3.0,
+        1.0 if "```" in text else 0.0,
+        min(len(_CODE_SYMBOLS.findall(sample)) / n * 10.0, 3.0),
+        sum(1 for c in sample if ord(c) > 127) / n,
+        sum(1 for c in sample if c.isdigit()) / n * 5.0,
+        min(text.count("?"), 5) / 5.0,
+        1.0 if prompt.turns > 1 else 0.0,
+        math.log(prompt.turns) / 2.0,
+        _RULES.score(prompt).score,
+        # a long paste that ends in a short question is usually a lookup
+        1.0 if len(text) > 1500 and "?" in tail else 0.0,
+    ]

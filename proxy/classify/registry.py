@@ -1,0 +1,61 @@
+"""From `router.classifier` in the config to a ready classifier, wrapped in the prompt cache.
+
+A plain dict maps each name to its builder. The learned classifier falls back to the rules, with
+a warning, when its files are missing, so a broken install still routes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from proxy.classify import Classifier
+from proxy.classify.cache import CachedClassifier
+from proxy.classify.rules import RuleClassifier
+from proxy.config import Router
+
+log = logging.getLogger("smr")
+
+
+def _rules(_: Router, __: Path | None) -> Classifier:
+    return RuleClassifier()
+
+
+def _embedding(_: Router, model_dir: Path | None) -> Classifier:
+    from proxy.classify.embedding import MODEL_DIR, ClassifierUnavailable, EmbeddingClassifier
+
+    try:
+        return EmbeddingClassifier(model_dir or MODEL_DIR)
+    except ClassifierUnavailable as exc:
+        log.warning("%s; routing with the rule-based classifier instead", exc.message)
+        return RuleClassifier()
+
+
+def _ollama(settings: Router, model_dir: Path | None) -> Classifier:
+    from proxy.classify.ollama_llm import OllamaClassifier
+
+    return OllamaClassifier(
+        settings.ollama.base_url,
+        settings.ollama.model,
+        timeout_s=settings.ollama.timeout_s,
+        thresholds=settings.thresholds,
+        fallback=_embedding(settings, model_dir),
+    )
+
+
+BUILDERS: dict[str, Callable[[Router, Path | None], Classifier]] = {
+    "rules": _rules,
+    "embedding": _embedding,
+    "ollama": _ollama,
+}
+
+
+def make(settings: Router, *, model_dir: Path | None = None) -> Classifier:
+    """The configured classifier, uncached (what `smr eval` times); `model_dir` overrides the shipped files."""
+    return BUILDERS[settings.classifier](settings, model_dir)
+
+
+def build(settings: Router, *, model_dir: Path | None = None) -> Classifier:
+    """The configured classifier behind an LRU cache of `settings.cache_size` prompts."""
+    return CachedClassifier(make(settings, model_dir=model_dir), settings.cache_size)

@@ -1,0 +1,49 @@
+"""The LRU prompt cache: one inner call per distinct cleaned prompt, bounded size."""
+
+from __future__ import annotations
+
+from proxy.classify import Prompt, Scored
+from proxy.classify.cache import CachedClassifier
+
+
+class Counting:
+    name = "counting"
+    inline = False
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def score(self, prompt: Prompt) -> Scored:
+        self.calls.append(prompt.text)
+        return Scored(score=len(self.calls) / 10, reason="counted")
+
+
+def test_hits_skip_the_inner_classifier() -> None:
+    inner = Counting()
+    cache = CachedClassifier(inner, size=8)
+    first = cache.score(Prompt("hello"))
+    assert cache.score(Prompt("hello")) == first
+    assert inner.calls == ["hello"]
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache.name == "counting" and cache.inline is False
+
+
+def test_turn_count_is_part_of_the_key() -> None:
+    inner = Counting()
+    cache = CachedClassifier(inner)
+    cache.score(Prompt("now make it lock-free", turns=1))
+    cache.score(Prompt("now make it lock-free", turns=3))
+    assert len(inner.calls) == 2
+
+
+def test_least_recently_used_is_evicted() -> None:
+    inner = Counting()
+    cache = CachedClassifier(inner, size=2)
+    cache.score(Prompt("a"))
+    cache.score(Prompt("b"))
+    cache.score(Prompt("a"))  # a is now the most recent
+    cache.score(Prompt("c"))  # evicts b
+    assert len(cache) == 2
+    cache.score(Prompt("a"))
+    cache.score(Prompt("b"))
+    assert inner.calls == ["a", "b", "c", "b"]

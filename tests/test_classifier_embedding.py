@@ -1,0 +1,77 @@
+"""The learned classifier as shipped: loads its files, separates obvious cases, falls back to rules."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from proxy.classify import Prompt, registry
+from proxy.classify.cache import CachedClassifier
+from proxy.classify.embedding import MODEL_DIR, ClassifierUnavailable, EmbeddingClassifier, clip_ids
+from proxy.classify.rules import RuleClassifier
+from proxy.config import Router
+from proxy.router import tier_for
+
+SHIPPED = Router().thresholds
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EmbeddingClassifier:
+    model = EmbeddingClassifier()
+    model.load()
+    return model
+
+
+def test_shipped_files_load_and_score_in_range(classifier: EmbeddingClassifier) -> None:
+    scored = classifier.score(Prompt("What's the capital of France?"))
+    assert 0.0 <= scored.score <= 1.0
+    assert scored.reason.startswith("embedding")
+    assert classifier.meta["max_tokens"] > 0
+    assert classifier.inline is False  # the server must run it off the event loop
+
+
+def test_obvious_cases_are_ordered(classifier: EmbeddingClassifier) -> None:
+    easy = ["hi there!", "thanks, that helped", "what is 15% of 80?", "translate 'good morning' to Spanish"]
+    hard = [
+        "Design a globally distributed rate limiter for 1M requests per second across 5 regions; "
+        "discuss consistency, failure modes and the trade-offs of each option.",
+        "Prove that there are infinitely many primes of the form 4k+3, rigorously.",
+        "Our Go service deadlocks under load when two goroutines take the same pair of mutexes in "
+        "different orders through a callback. Find the lock-ordering bug and redesign it lock-free.",
+    ]
+    easy_scores = [classifier.score(Prompt(t)).score for t in easy]
+    hard_scores = [classifier.score(Prompt(t)).score for t in hard]
+    assert max(easy_scores) < min(hard_scores)
+    thresholds = Router().thresholds
+    assert all(tier_for(s, thresholds) == "simple" for s in easy_scores[:2])
+
+
+def test_long_input_is_clipped_and_scored(classifier: EmbeddingClassifier) -> None:
+    assert len(clip_ids(list(range(1000)), 128, 32)) == 128
+    assert clip_ids([1, 2, 3], 128, 32) == [1, 2, 3]
+    paste = "Meeting notes. " * 3000 + "\nWhat's the phone number in the signature?"
+    assert 0.0 <= classifier.score(Prompt(paste)).score <= 1.0
+
+
+def test_missing_files_raise_an_actionable_error(tmp_path: Path) -> None:
+    with pytest.raises(ClassifierUnavailable, match="smr train"):
+        EmbeddingClassifier(tmp_path)
+
+
+def test_registry_falls_back_to_rules_when_files_are_missing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    partial = tmp_path / "model"
+    partial.mkdir()
+    shutil.copy(MODEL_DIR / "meta.json", partial / "meta.json")
+    built = registry.build(Router(classifier="embedding"), model_dir=partial)
+    assert isinstance(built, CachedClassifier)
+    assert isinstance(built.inner, RuleClassifier)
+    assert "rule-based" in caplog.text
+    assert built.score(Prompt("hello")).reason.startswith("rules")
+
+
+def test_registry_builds_the_embedding_classifier_by_default() -> None:
+    built = registry.build(Router())
+    assert isinstance(built, CachedClassifier)
+    assert isinstance(built.inner, EmbeddingClassifier)

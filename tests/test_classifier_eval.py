@@ -1,0 +1,107 @@
+"""Eval metrics on tiny hand-made inputs whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxy.classify import Prompt, Scored
+from proxy.classify.datasets import DataError, load_rows, split_ids
+from proxy.classify.evaluate import evaluate, percentile, quality_metrics, tier_metrics
+from proxy.config import Thresholds
+
+
+def test_tier_metrics_counts_confusion_and_routing_direction() -> None:
+    truth = ["simple", "simple", "medium", "medium", "complex", "complex"]
+    routed = ["simple", "medium", "medium", "simple", "complex", "simple"]
+    m = tier_metrics(truth, routed)
+    assert m["n"] == 6
+    assert m["accuracy"] == pytest.approx(3 / 6)
+    assert m["under_routed"] == pytest.approx(2 / 6)  # medium→simple, complex→simple
+    assert m["over_routed"] == pytest.approx(1 / 6)
+    assert m["complex_to_simple"] == pytest.approx(1 / 6)
+    assert m["confusion"]["complex"] == {"simple": 1, "medium": 0, "complex": 1}
+    # F1: simple 2·1/(2+2+1)=0.4, medium 2·1/(2+1+1)=0.5, complex 2·1/(2+0+1)=2/3
+    assert m["macro_f1"] == pytest.approx((0.4 + 0.5 + 2 / 3) / 3)
+
+
+def test_perfect_router_on_quality_rows() -> None:
+    # Only prompt 0 needs the strong model; a router that ranks it first gains everything at once.
+    strong, weak = [1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 1.0, 1.0]
+    m = quality_metrics([0.9, 0.1, 0.2, 0.3], strong, weak)
+    # PGR is 0 only where round(k·4/100) = 0, that is k = 0…12: 13 of the 101 points
+    assert m["apgr"] == pytest.approx(88 / 101)
+    assert m["cpt50"] == pytest.approx(0.25)
+    assert m["cpt80"] == pytest.approx(0.25)
+
+
+def test_worst_router_and_cpt() -> None:
+    strong, weak = [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]
+    m = quality_metrics([0.0, 0.3, 0.2, 0.1], strong, weak)  # the one that matters ranks last
+    assert m["cpt50"] == pytest.approx(1.0)
+    assert m["apgr"] == pytest.approx(13 / 101)  # PGR 1 only where round(k·4/100) = 4, k ≥ 88
+
+
+def test_percentile_interpolates() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile([5.0], 99) == 5.0
+    assert percentile([], 50) == 0.0
+
+
+class Fixed:
+    name = "fixed"
+    inline = True
+
+    def score(self, prompt: Prompt) -> Scored:
+        return Scored(score=0.9 if "hard" in prompt.text else 0.1, reason="fixed")
+
+
+def _write(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_evaluate_tier_file_reads_last_user_message(tmp_path: Path) -> None:
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "hard one"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "thanks <system-reminder>hard</system-reminder>"},
+            ],
+            "tier": "simple",
+            "extra": 1,
+        },
+        {"messages": [{"role": "user", "content": "a hard proof"}], "tier": "complex"},
+        {"messages": [{"role": "user", "content": "easy"}], "tier": "medium"},
+    ]
+    report = evaluate(Fixed(), load_rows(_write(tmp_path / "t.jsonl", rows)), Thresholds(), progress=None)
+    assert report["kind"] == "tier"
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["under_routed"] == pytest.approx(1 / 3)
+    assert report["p50_ms"] >= 0
+
+
+def test_evaluate_quality_file_and_bad_files(tmp_path: Path) -> None:
+    rows = [
+        {"messages": [{"role": "user", "content": "hard"}], "score_strong": 1, "score_weak": 0},
+        {"messages": [{"role": "user", "content": "easy"}], "score_strong": 1, "score_weak": 1},
+    ]
+    report = evaluate(Fixed(), load_rows(_write(tmp_path / "q.jsonl", rows)), Thresholds(), progress=None)
+    assert report["kind"] == "quality"
+    assert report["apgr"] > report["apgr_random"] == 0.5
+    mixed = [rows[0], {"messages": [{"role": "user", "content": "x"}], "tier": "simple"}]
+    with pytest.raises(DataError):
+        evaluate(Fixed(), load_rows(_write(tmp_path / "m.jsonl", mixed)), Thresholds(), progress=None)
+    with pytest.raises(DataError, match="tier must be one of"):
+        load_rows(_write(tmp_path / "b.jsonl", [{"messages": [{"role": "user", "content": "x"}], "tier": "hard"}]))
+
+
+def test_split_is_stable_and_stratified() -> None:
+    items = [(f"id-{i}", "a" if i % 2 else "b") for i in range(40)]
+    held = split_ids(items, 0.25)
+    assert held == split_ids(list(reversed(items)), 0.25)
+    assert sum(1 for i, s in items if i in held and s == "a") == 5
