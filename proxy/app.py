@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -15,13 +16,14 @@ from litestar.exceptions import HTTPException
 
 from adapters import ADAPTERS
 from adapters.base import Target
-from proxy.classify import Classifier
-from proxy.classify.rules import RuleClassifier
+from proxy.classify import Classifier, registry
 from proxy.config import Config
 from proxy.errors import ConfigError, InvalidRequest, PayloadTooLarge, RouteNotFound, RouterError
 from proxy.handlers import Services, chat_completions, get_model, health, list_models
-from proxy.records import Ledger, LogLedger
+from proxy.ledger import QueuedLedger, open_ledger
+from proxy.records import Ledger
 from proxy.relay import Deployment
+from proxy.stats import stats
 from proxy.upstream import Upstream
 
 log = logging.getLogger("smr")
@@ -87,13 +89,19 @@ def create_app(
     classifier: Classifier | None = None,
     ledger: Ledger | None = None,
 ) -> Litestar:
-    """Build the proxy. Tests inject a transport, classifier or ledger; defaults are the real ones."""
+    """Build the proxy. Tests inject a transport, classifier or ledger; defaults are the real ones.
+
+    The default ledger is the database's ($DATABASE_URL, else the SQLite file): see `proxy.ledger`.
+    """
     env = os.environ if env is None else env
+    if ledger is None:
+        ledger = open_ledger(config.ledger, env)
+    database = ledger if isinstance(ledger, QueuedLedger) else None
     services = Services(
         config=config,
         deployments=deployments(config, env),
-        classifier=classifier or RuleClassifier(),
-        ledger=ledger or LogLedger(),
+        classifier=classifier or registry.build(config.router),
+        ledger=ledger,
     )
     for provider, key_env in sorted({(d.provider, d.missing_key) for d in services.deployments.values()}):
         if key_env:
@@ -101,18 +109,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        upstream = Upstream(transport=transport)
+        upstream = Upstream(transport=transport or config.server.upstream_transport)
         services.attach(upstream)
+        if database is not None:
+            await database.start()
         try:
             yield
         finally:
             services.attach(None)
             await upstream.aclose()
+            if services.pending:  # rows waiting for a token estimate
+                await asyncio.wait(set(services.pending), timeout=10)
+            if database is not None:
+                await database.aclose()
 
     return Litestar(
-        route_handlers=[chat_completions, list_models, get_model, health],
+        route_handlers=[chat_completions, list_models, get_model, health, stats],
         lifespan=[lifespan],
-        state=State({"services": services}),
+        state=State({"services": services, "stats": database}),
         exception_handlers={
             RouterError: _render,
             HTTPException: _render_http,
@@ -120,5 +134,6 @@ def create_app(
         },
         request_max_body_size=config.server.max_body_bytes,
         openapi_config=None,
+        logging_config=None,  # logging is the CLI's business; Litestar's default logs every httpx call
         debug=False,
     )

@@ -57,19 +57,32 @@ class Tiers(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Thresholds(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Difficulty score cut-offs: score < medium → simple, < complex → medium, else complex."""
 
-    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.35
-    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.7
+    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
+    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.58
+
+
+class Ollama(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The optional `ollama` classifier: a small local model asked for the tier."""
+
+    base_url: str = "http://127.0.0.1:11434"
+    model: str = "qwen2.5:0.5b"
+    timeout_s: Seconds = 2.0
 
 
 class Router(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    classifier: Literal["rules"] = "rules"
+    """`embedding` is the learned classifier (falls back to `rules` if its files are missing)."""
+
+    classifier: Literal["embedding", "rules", "ollama"] = "embedding"
     thresholds: Thresholds = Thresholds()
+    ollama: Ollama = Ollama()
+    cache_size: Annotated[int, msgspec.Meta(ge=1)] = 4096
 
 
 class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 8 * 1024 * 1024
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"  # the connection pool under httpx's interface
 
 
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -92,6 +105,24 @@ class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     pool_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
 
 
+Detector = Literal["empty", "refusal", "truncated"]
+
+
+class Resilience(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What happens when a provider fails (README: "Resilience")."""
+
+    retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2  # per deployment, for retryable failures
+    backoff_base: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.25  # seconds; doubles each retry, jittered
+    backoff_max: Annotated[float, msgspec.Meta(ge=0, le=300)] = 4.0
+    max_retry_after: Annotated[float, msgspec.Meta(ge=0, le=600)] = 10.0  # a longer wait skips to the next model
+    fallbacks: bool = True  # try the tier's other models
+    escalate: bool = True  # then the tiers above
+    breaker_failures: Annotated[int, msgspec.Meta(ge=1)] = 5  # consecutive failures that open a breaker
+    breaker_cooldown: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # seconds before a half-open probe
+    escalate_on: tuple[Detector, ...] = ("empty", "refusal", "truncated")  # non-streamed low-confidence answers
+    short_answer_chars: Annotated[int, msgspec.Meta(ge=0)] = 200  # "truncated": length stop below this
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     providers: dict[str, Provider]
     models: dict[str, Model]
@@ -100,6 +131,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     router: Router = Router()
     server: Server = Server()
     ledger: LedgerSettings = LedgerSettings()
+    resilience: Resilience = Resilience()
 
 
 DEFAULT_PATH = Path("pricing.yaml")

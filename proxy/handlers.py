@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import msgspec
@@ -17,12 +19,13 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from adapters import ADAPTERS
-from proxy import relay, router
+from adapters.base import Reply, Usage
+from proxy import accounting, router
 from proxy.classify import Classifier, extract_prompt
 from proxy.config import AUTO, TIERS, Config
+from proxy.dispatch import Dispatcher, Step, breakers
 from proxy.errors import PayloadTooLarge, RouterError
-from proxy.records import Ledger, RequestRecord, cost
+from proxy.records import Ledger, RequestRecord
 from proxy.relay import Deployment
 from proxy.request import ChatRequest, decode
 from proxy.router import Route
@@ -30,6 +33,7 @@ from proxy.upstream import Upstream
 
 JSON = "application/json"
 log = logging.getLogger("smr")
+T = TypeVar("T")
 
 
 class Services:
@@ -48,6 +52,8 @@ class Services:
         self.classifier = classifier
         self.ledger = ledger
         self._upstream = upstream
+        self.pending: set[asyncio.Task[None]] = set()  # rows waiting for a token estimate
+        self.breakers = breakers(config)  # one circuit breaker per deployment
 
     @property
     def upstream(self) -> Upstream:
@@ -62,12 +68,15 @@ class Services:
 class Call:
     """One request on its way; becomes its ledger row exactly once."""
 
-    __slots__ = ("record", "services", "started")
+    __slots__ = ("attempts", "messages", "record", "services", "started", "text")
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.started = time.perf_counter()
         self.record = RequestRecord(id=f"chatcmpl-smr-{uuid.uuid4().hex}", created_at=datetime.now(UTC))
+        self.messages: Any = None  # the client's messages, to count if the provider sends no usage
+        self.text: list[str] = []  # the content streamed so far, likewise
+        self.attempts = 0  # provider calls before the one that answered, each with its own row
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -80,17 +89,38 @@ class Call:
         self.record.http_status = exc.status
         self.record.error = f"{exc.code or exc.type}: {exc.message}"[:1000]
 
-    def finish(self, usage: Any = None) -> None:
-        record = self.record
-        record.latency_ms = round(self.elapsed_ms(), 3)
-        config = self.services.config
-        if usage is not None and record.model is not None:
-            record.prompt_tokens = usage.prompt_tokens
-            record.completion_tokens = usage.completion_tokens
-            record.cached_tokens = usage.cached_tokens
-            record.cost_usd = cost(config.models[record.model], usage)
-            record.baseline_cost_usd = cost(config.models[config.baseline], usage)
-        self.services.ledger.record(record)
+    def finish(self, usage: Usage | None = None) -> None:
+        self.record.latency_ms = round(self.elapsed_ms(), 3)
+        services = self.services
+        accounting.settle(
+            self.record, usage, self.messages, "".join(self.text), services.config, services.ledger, services.pending
+        )
+
+    def attempt(
+        self, deployment: Deployment, tier: str | None, error: RouterError | None, reply: Reply | None, reason: str
+    ) -> None:
+        """A provider call that did not become the answer: its own row, costed if it produced tokens."""
+        self.attempts += 1
+        mine = self.record
+        row = RequestRecord(
+            id=f"{mine.id}.{self.attempts}",
+            created_at=mine.created_at,
+            requested_model=mine.requested_model,
+            tier=tier,
+            score=mine.score,
+            model=deployment.name,
+            provider=deployment.provider,
+            stream=mine.stream,
+            latency_ms=round(self.elapsed_ms(), 3),
+            attempt=self.attempts,
+            status="error" if error is not None else "escalated",
+            http_status=error.status if error is not None else 200,
+            error=f"{error.code or error.type}: {error.message}"[:1000] if error is not None else reason,
+        )
+        services = self.services
+        text = reply.content or "" if reply is not None else ""
+        usage = reply.usage if reply is not None else None
+        accounting.settle(row, usage, self.messages, text, services.config, services.ledger, services.pending)
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:
@@ -110,12 +140,54 @@ async def _route(services: Services, view: ChatRequest) -> Route:
     return router.route(view.model, services.config, scored)
 
 
-def _headers(route: Route, deployment: Deployment) -> dict[str, str]:
-    return {
-        "x-router-tier": route.tier or "none",
+def _dropped(request_id: str, deployment: Deployment, notes: tuple[str, ...]) -> dict[str, str]:
+    """The parameters the provider could not honour as sent, for the client's header and the log."""
+    if not notes:
+        return {}
+    text = ", ".join(notes)
+    log.info("request %s: %s did not honour: %s", request_id, deployment.provider, text)
+    return {"x-router-dropped-params": text[:1000].encode("ascii", "replace").decode()}
+
+
+def _headers(route: Route, step: Step, deployment: Deployment, dispatcher: Dispatcher) -> dict[str, str]:
+    headers = {
+        "x-router-tier": step.tier or "none",
         "x-router-model": deployment.name,
-        "x-router-reason": route.reason[:200].encode("ascii", "replace").decode(),
+        "x-router-reason": _ascii(route.reason, 200),
     }
+    if dispatcher.trail:
+        headers["x-router-fallbacks"] = _ascii("; ".join(dispatcher.trail), 1000)
+    return headers
+
+
+def _ascii(text: str, limit: int) -> str:
+    return text[:limit].encode("ascii", "replace").decode()
+
+
+async def _until_disconnect(request: Request[Any, Any, Any], work: Coroutine[Any, Any, T]) -> T:
+    """`work`, cancelled the moment the client goes away (its provider call closes with it)."""
+
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        raise ClientClosed
+    return task.result()
+
+
+class ClientClosed(Exception):
+    """The client left before its answer was ready."""
 
 
 @post("/v1/chat/completions", status_code=200)
@@ -125,43 +197,61 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     record = call.record
     try:
         try:
-            body = await request.body()
+            payload = await request.body()
         except RequestEntityTooLarge:
             raise PayloadTooLarge(
                 f"The request body is larger than this proxy accepts ({services.config.server.max_body_bytes} bytes)."
             ) from None
-        raw, view = decode(body)
+        raw, view = decode(payload)
+        call.messages = raw.get("messages")
         record.requested_model = view.model
         record.stream = bool(view.stream)
         route = await _route(services, view)
         record.tier, record.score = route.tier, route.score
-        deployment = services.deployments[route.models[0]]
-        record.model, record.provider = deployment.name, deployment.provider
-        adapter = ADAPTERS[deployment.adapter]
-        headers = _headers(route, deployment)
-        if view.stream:
-            stream = await relay.open_stream(services.upstream, adapter, deployment, raw)
-        else:
-            reply = await relay.complete(services.upstream, adapter, deployment, raw)
+        dispatcher = Dispatcher(services, call, route, raw)
+        try:
+            if view.stream:
+                opened = await _until_disconnect(
+                    request,
+                    dispatcher.open_stream(wants_usage=view.wants_usage, on_content=call.first_content, text=call.text),
+                )
+            else:
+                step, deployment, reply = await _until_disconnect(request, dispatcher.complete())
+        finally:
+            if dispatcher.final is not None:
+                record.model, record.provider = dispatcher.final.name, dispatcher.final.provider
+        if not view.stream:
+            record.tier = step.tier
+            if reply.usage is None and reply.content:
+                call.text.append(reply.content)
             call.finish(reply.usage)
+            headers = _headers(route, step, deployment, dispatcher)
+            headers.update(_dropped(record.id, deployment, reply.notes))
             return Response(reply.body, media_type=JSON, headers=headers)
     except RouterError as exc:
         call.fail(exc)
         call.finish()
         raise
+    except ClientClosed:
+        record.status, record.http_status = "client_closed", 499
+        call.finish()
+        return Response(b"", status_code=499)
     except Exception:
         log.exception("request %s failed", record.id)
         error = RouterError("The proxy failed on this request.", code="internal_error")
         call.fail(error)
         call.finish()
         raise error from None
-    state = adapter.new_stream()
+    record.tier = opened.step.tier
+    headers = _headers(route, opened.step, opened.deployment, dispatcher)
+    headers.update(_dropped(record.id, opened.deployment, opened.notes))
+    state = opened.state
 
     async def body() -> AsyncGenerator[bytes, None]:
         try:
-            async for piece in relay.relay(
-                stream, adapter, state, deployment, wants_usage=view.wants_usage, on_content=call.first_content
-            ):
+            for piece in opened.head:
+                yield piece
+            async for piece in opened.rest:
                 yield piece
         except RouterError as exc:
             call.fail(exc)
@@ -176,7 +266,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
             raise
         finally:
             with anyio.CancelScope(shield=True):
-                await stream.aclose()
+                await opened.rest.aclose()
+                await opened.stream.aclose()
             call.finish(state.usage)
 
     iterator = body()

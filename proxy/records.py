@@ -35,8 +35,11 @@ class RequestRecord(msgspec.Struct, kw_only=True):
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     http_status: int = 200
-    status: str = "ok"  # ok | error | client_closed
+    status: str = "ok"  # ok | error | client_closed; attempts: retried | fallback | escalated
     error: str | None = None
+    # 0 for the request's own row. n >= 1 for the n-th provider call made before the answer
+    # (failed, or escalated for low confidence): its own row, id "<request id>.<n>", costed too.
+    attempt: int = 0
 
 
 class Ledger(Protocol):

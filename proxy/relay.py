@@ -2,12 +2,13 @@
 
 It knows nothing of HTTP servers. It builds the adapter's request, checks the provider's status
 before anything reaches the client, and turns a provider stream into OpenAI SSE bytes, keeping
-the adapter's stream state for the ledger.
+the adapter's stream state for the ledger. An adapter's `FRAMING` says how its stream arrives:
+"sse" bytes to decode (the default), or "ollama", the ollama library's parsed lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -15,7 +16,7 @@ import msgspec
 from adapters.base import Adapter, BadPayload, Reply, StreamFailure, StreamState, Target
 from adapters.sse import DONE, SSEDecoder, encode
 from proxy.errors import StreamInterrupted, UpstreamError, from_provider
-from proxy.upstream import Stream, Upstream
+from proxy.upstream import OllamaStream, Stream, Upstream
 
 
 class Deployment(msgspec.Struct, frozen=True):
@@ -27,6 +28,11 @@ class Deployment(msgspec.Struct, frozen=True):
     target: Target
     timeout: float
     missing_key: str | None = None  # the env var that should hold the provider's key, if unset
+
+
+def _framing(adapter: Adapter[Any]) -> str:
+    framing: str = getattr(adapter, "FRAMING", "sse")
+    return framing
 
 
 def _check_key(deployment: Deployment) -> None:
@@ -46,23 +52,33 @@ def _bad_payload(deployment: Deployment, exc: Exception) -> UpstreamError:
 async def complete(upstream: Upstream, adapter: Adapter[Any], deployment: Deployment, body: Mapping[str, Any]) -> Reply:
     _check_key(deployment)
     request = adapter.build_request(body, deployment.target, stream=False)
-    response = await upstream.send(request, deployment.timeout)
+    if _framing(adapter) == "ollama":
+        response = await upstream.send_ollama(request, deployment.timeout)
+    else:
+        response = await upstream.send(request, deployment.timeout)
     if response.status >= 400:
         failure = adapter.parse_error(response.status, response.headers, response.body)
         raise from_provider(failure, provider=deployment.provider)
     try:
-        return adapter.parse_reply(response.body)
+        reply = adapter.parse_reply(response.body)
     except BadPayload as exc:
         raise _bad_payload(deployment, exc) from None
+    reply.notes = request.notes
+    return reply
 
 
 async def open_stream(
     upstream: Upstream, adapter: Adapter[Any], deployment: Deployment, body: Mapping[str, Any]
-) -> Stream:
+) -> Stream | OllamaStream:
     """The upstream stream, once its status says it will succeed; else the provider's error."""
     _check_key(deployment)
     request = adapter.build_request(body, deployment.target, stream=True)
-    stream = await upstream.open_stream(request, deployment.timeout)
+    stream: Stream | OllamaStream
+    if _framing(adapter) == "ollama":
+        stream = await upstream.open_ollama(request, deployment.timeout)
+    else:
+        stream = await upstream.open_stream(request, deployment.timeout)
+    stream.notes = request.notes
     if stream.status >= 400:
         try:
             raw = await stream.read()
@@ -72,20 +88,27 @@ async def open_stream(
     return stream
 
 
+def _content(choice: Any) -> bool:
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    return isinstance(delta, dict) and isinstance(delta.get("content"), str) and bool(delta["content"])
+
+
 async def relay(
-    stream: Stream,
+    stream: Stream | OllamaStream,
     adapter: Adapter[Any],
     state: StreamState,
     deployment: Deployment,
     *,
     wants_usage: bool,
     on_content: Callable[[], None],
-) -> AsyncIterator[bytes]:
+    text: list[str] | None = None,
+) -> AsyncGenerator[bytes, None]:
     """OpenAI SSE bytes from a provider stream; the caller closes `stream`.
 
     The usage chunk is always asked of the provider (for the ledger) and passed on only when the
     client asked for it. A stream that breaks raises `UpstreamError`; one that ends before the
     provider said it was complete raises `StreamInterrupted`, so a cut answer never looks whole.
+    The content sent is appended to `text`, if given, for the ledger to count when usage is missing.
     """
     decoder = SSEDecoder()
     encoder = msgspec.json.Encoder()
@@ -94,6 +117,8 @@ async def relay(
         out: list[bytes] = []
         for event in events:
             for chunk in adapter.reduce(state, event):
+                if text is not None:
+                    text.extend(c["delta"]["content"] for c in chunk.get("choices") or () if _content(c))
                 if not wants_usage and "usage" in chunk:
                     if not chunk.get("choices"):
                         continue
@@ -103,19 +128,30 @@ async def relay(
 
     seen_content = False
     try:
-        async for data in stream.chunks():
-            out = translate(decoder.feed(data))
-            if out:
-                if not seen_content and state.content_chars:
-                    seen_content = True
-                    on_content()
-                yield out
-            if state.done:
-                break
+        if isinstance(stream, OllamaStream):
+            async for line in stream.events():
+                out = translate([line])
+                if out:
+                    if not seen_content and state.content_chars:
+                        seen_content = True
+                        on_content()
+                    yield out
+                if state.done:
+                    break
         else:
-            out = translate(decoder.close())
-            if out:
-                yield out
+            async for data in stream.chunks():
+                out = translate(decoder.feed(data))
+                if out:
+                    if not seen_content and state.content_chars:
+                        seen_content = True
+                        on_content()
+                    yield out
+                if state.done:
+                    break
+            else:
+                out = translate(decoder.close())
+                if out:
+                    yield out
     except StreamFailure as exc:
         failure = exc.failure
         raise from_provider(failure, provider=deployment.provider) from None

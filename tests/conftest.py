@@ -16,8 +16,11 @@ from proxy.records import RequestRecord
 from tests.fakes.openai_provider import FakeOpenAI, ThreadedFake
 
 
-def fake_config(url: str, **extra: str) -> str:
-    """A config whose models all live on the fake; upstream names pick the fake's behaviour."""
+def fake_config(url: str, resilience: str = "{retries: 0, breaker_failures: 1000}", **extra: str) -> str:
+    """A config whose models all live on the fake; upstream names pick the fake's behaviour.
+
+    By default no retries and breakers that never open, so each test sees one provider call.
+    """
     models = {
         "cheap": "fake-cheap",
         "mid": "fake-mid",
@@ -49,6 +52,7 @@ router:
   thresholds: {{medium: 0.35, complex: 0.7}}
 server:
   max_body_bytes: 100000
+resilience: {resilience}
 """
 
 

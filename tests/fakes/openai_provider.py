@@ -6,8 +6,14 @@ What it does is chosen by the upstream model name, so a test config picks a beha
 
     anything else    answers "You said: <last user message>" (streamed one word a chunk)
     fail-<status>    answers that HTTP status with OpenAI's error body (429 adds retry-after: 7)
-    hang             never answers
+    hang             never answers (and counts a disconnect when the caller gives up)
+    flaky-S-N[-tag]  fails with HTTP S for its first N requests (429s say retry-after: 0.2), then answers
+    reset            drops the connection without an answer
+    cut0             streams the role-only opening chunk, then drops the connection
+    hedge            answers "I'm not sure, ..." (a low-confidence answer)
+    empty            answers with empty content
     drip             streams 200 chunks, 20 ms apart (for timing and disconnect tests)
+    stream-N-MS      streams N chunks, MS milliseconds apart (for benchmarks)
     cut              streams two chunks, then drops the connection without [DONE]
     garbage          answers 200 with a body that is not JSON
     no-usage         answers without any usage object
@@ -48,6 +54,10 @@ def _text(content: Any) -> str:
 
 
 def answer_for(body: dict[str, Any]) -> str:
+    if body.get("model") == "hedge":
+        return "I'm not sure, but it might be 42."
+    if body.get("model") == "empty":
+        return ""
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
     return "You said: " + (_text(users[-1].get("content")) if users else "")
 
@@ -64,12 +74,23 @@ def usage_for(body: dict[str, Any], answer: str) -> dict[str, Any]:
     }
 
 
+def _paced(model: str) -> tuple[int, float]:
+    """(chunks, seconds between them) for `drip` and `stream-N-MS`; (0, 0) for an ordinary answer."""
+    if model == "drip":
+        return 200, 0.02
+    if model.startswith("stream-"):
+        count, ms = model.removeprefix("stream-").split("-")
+        return int(count), int(ms) / 1000
+    return 0, 0.0
+
+
 class FakeOpenAI:
     """The server. `requests` records every (path, headers, body) it received, in order."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.disconnects = 0  # streams whose client went away before the end
+        self.counts: dict[str, int] = {}  # requests seen per flaky model
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,8 +158,23 @@ class FakeOpenAI:
                 extra,
             )
             return True
+        if model.startswith("flaky-"):
+            _, status_text, count, *_ = model.split("-")
+            seen = self.counts.get(model, 0)
+            self.counts[model] = seen + 1
+            if seen < int(count):
+                status = int(status_text)
+                extra = {"retry-after": "0.2"} if status == 429 else {}
+                error = {"message": f"flaky {status}", "type": "server_error", "param": None, "code": None}
+                await self._send(writer, status, {"error": error}, extra)
+                return True
         if model == "hang":
-            await asyncio.sleep(3600)
+            if not await reader.read(1):
+                self.disconnects += 1
+            return False
+        if model == "reset":
+            writer.transport.abort()
+            return False
         if model == "garbage":
             await self._send_raw(writer, 200, b"<html>oops</html>", "text/html")
             return True
@@ -168,7 +204,8 @@ class FakeOpenAI:
     async def _stream(self, writer: asyncio.StreamWriter, body: dict[str, Any], model: str) -> bool:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         answer = answer_for(body)
-        words = [f"w{i} " for i in range(200)] if model == "drip" else [w + " " for w in answer.split(" ")]
+        count, gap = _paced(model)
+        words = [f"w{i} " for i in range(count)] if count else [w + " " for w in answer.split(" ")]
         words[-1] = words[-1].rstrip()
         base = {
             "id": "chatcmpl-fake",
@@ -194,12 +231,12 @@ class FakeOpenAI:
         try:
             await self._chunk(writer, chunk({"role": "assistant", "content": "", "refusal": None}))
             for i, word in enumerate(words):
-                if model == "cut" and i == 2:
+                if (model == "cut" and i == 2) or model == "cut0":
                     writer.transport.abort()
                     return False
                 await self._chunk(writer, chunk({"content": word}))
-                if model == "drip":
-                    await asyncio.sleep(0.02)
+                if gap:
+                    await asyncio.sleep(gap)
             await self._chunk(writer, chunk({}, "stop"))
             if include_usage and model != "no-usage":
                 usage = {**base, "choices": [], "usage": usage_for(body, "".join(words))}
@@ -265,8 +302,14 @@ def main() -> None:
         print(f"fake OpenAI provider on {fake.url}", flush=True)
         await asyncio.Event().wait()
 
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+        runner(serve())
 
 
 class _Discard(list):  # type: ignore[type-arg]
