@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import httpx
 from litestar import Litestar, MediaType, Request, Response
 from litestar.datastructures import State
@@ -111,6 +112,7 @@ def create_app(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         upstream = Upstream(transport=transport or config.server.upstream_transport)
         services.attach(upstream)
+        services.classifier = await anyio.to_thread.run_sync(registry.warmed, services.classifier)
         if database is not None:
             await database.start()
         try:

@@ -10,10 +10,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from proxy.classify import Classifier
+from proxy.classify import Classifier, Prompt
 from proxy.classify.cache import CachedClassifier
 from proxy.classify.rules import RuleClassifier
 from proxy.config import Router
+from proxy.errors import ConfigError
 
 log = logging.getLogger("smr")
 
@@ -59,3 +60,26 @@ def make(settings: Router, *, model_dir: Path | None = None) -> Classifier:
 def build(settings: Router, *, model_dir: Path | None = None) -> Classifier:
     """The configured classifier behind an LRU cache of `settings.cache_size` prompts."""
     return CachedClassifier(make(settings, model_dir=model_dir), settings.cache_size)
+
+
+def warmed(classifier: Classifier) -> Classifier:
+    """Load the model behind `classifier` and score once, so the first request pays nothing.
+
+    Runs at start-up (in a worker thread). Files that exist but do not load are the same as
+    missing files: a warning, and the rules take over.
+    """
+    inner = getattr(classifier, "inner", classifier)
+    if not hasattr(inner, "load"):
+        return classifier  # nothing to load (rules), or a remote model (ollama) not to call at start-up
+    try:
+        inner.load()
+        inner.score(Prompt(text="warm-up"))
+    except Exception as exc:  # onnxruntime raises its own types for corrupt files; any of them means "unusable"
+        message = exc.message if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "cannot load the %s classifier (%s); routing with the rule-based classifier instead",
+            classifier.name,
+            message,
+        )
+        return RuleClassifier()
+    return classifier
