@@ -227,16 +227,6 @@ def _tool_choice(choice: Any, parallel: Any, notes: list[str]) -> dict[str, Any]
 
 # --- answers -------------------------------------------------------------------------------------
 
-_any = msgspec.json.Decoder()
-
-
-def _decode(data: bytes | str, what: str) -> Any:
-    try:
-        return _any.decode(data)
-    except msgspec.DecodeError as exc:
-        raise BadPayload(f"{what} is not JSON: {exc}") from None
-
-
 def _usage(raw: Any, base: Usage | None = None) -> Usage:
     """Anthropic usage over `base`: fields Anthropic leaves out or null keep their earlier counts."""
     usage = base or Usage()
@@ -257,7 +247,7 @@ def _usage(raw: Any, base: Usage | None = None) -> Usage:
 
 
 def parse_reply(body: bytes) -> Reply:
-    raw = _decode(body, "Anthropic message")
+    raw = shapes.parse_json(body, "Anthropic message")
     if not isinstance(raw, dict) or raw.get("type") != "message":
         raise BadPayload("not an Anthropic message")
     text: list[str] = []
@@ -286,7 +276,7 @@ def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> Provide
     """Anthropic's `{"type": "error", "error": {"type", "message"}}`; 529 means overloaded."""
     retry_after = headers.get("retry-after")
     try:
-        raw = _any.decode(body)
+        raw = shapes.decode_json(body)
     except msgspec.DecodeError:
         return ProviderFailure(status, body.decode("utf-8", "replace").strip()[:500], retry_after=retry_after)
     error = raw.get("error") if isinstance(raw, dict) else None
@@ -328,7 +318,7 @@ def reduce(state: AnthropicStream, event: ServerSentEvent) -> list[dict[str, Any
     """OpenAI chunks for one Anthropic event; `ping` and unknown events give none."""
     if state.done or event.event == "ping":
         return []
-    data = _decode(event.data, "stream event")
+    data = shapes.parse_json(event.data, "stream event")
     if not isinstance(data, dict):
         return []
     kind = data.get("type") or event.event

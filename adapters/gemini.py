@@ -233,16 +233,6 @@ def _tool_config(choice: Any, notes: list[str]) -> dict[str, Any] | None:
 
 # --- answers -------------------------------------------------------------------------------------
 
-_any = msgspec.json.Decoder()
-
-
-def _decode(data: bytes | str, what: str) -> Any:
-    try:
-        return _any.decode(data)
-    except msgspec.DecodeError as exc:
-        raise BadPayload(f"{what} is not JSON: {exc}") from None
-
-
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, Mapping):
         return None
@@ -265,7 +255,7 @@ def _finish(reason: Any, has_calls: bool) -> str:
 
 
 def parse_reply(body: bytes) -> Reply:
-    raw = _decode(body, "Gemini response")
+    raw = shapes.parse_json(body, "Gemini response")
     if not isinstance(raw, dict) or not ("candidates" in raw or "promptFeedback" in raw):
         raise BadPayload("not a Gemini GenerateContentResponse")
     response_id = str(raw.get("responseId") or "gemini")
@@ -297,7 +287,7 @@ def _args(value: Any) -> str:
 def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> ProviderFailure:
     """Google's `{"error": {"code", "message", "status", "details"}}` (a one-item list on some paths)."""
     try:
-        raw = _any.decode(body)
+        raw = shapes.decode_json(body)
     except msgspec.DecodeError:
         text = body.decode("utf-8", "replace").strip()[:500]
         return ProviderFailure(status, text, retry_after=headers.get("retry-after"))
@@ -352,7 +342,7 @@ def reduce(state: GeminiStream, event: ServerSentEvent) -> list[dict[str, Any]]:
     """OpenAI chunks for one `GenerateContentResponse`; the usage chunk follows the last finish."""
     if state.done or event.event != "message":
         return []
-    data = _decode(event.data, "stream event")
+    data = shapes.parse_json(event.data, "stream event")
     if not isinstance(data, dict):
         return []
     if isinstance(error := data.get("error"), dict):

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.base import Usage
+from adapters.base import BadPayload, Usage
 
 decode_json = msgspec.json.Decoder().decode
 encode_json = msgspec.json.Encoder().encode
@@ -176,3 +176,11 @@ def unhandled(body: Mapping[str, Any], handled: Iterable[str]) -> list[str]:
 def too_long(message: str) -> bool:
     """Whether a provider's error message says the prompt does not fit the model's context."""
     return bool(_TOO_LONG.search(message))
+
+
+def parse_json(data: bytes | str, what: str) -> Any:
+    """Decode a provider's JSON; anything else is `BadPayload` naming `what` it should have been."""
+    try:
+        return decode_json(data)
+    except msgspec.DecodeError as exc:
+        raise BadPayload(f"{what} is not JSON: {exc}") from None
