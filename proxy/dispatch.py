@@ -136,8 +136,11 @@ class Dispatcher:
                 break
 
     def _failed(self, step: Step, deployment: Deployment, error: RouterError) -> RouterError:
-        if classify_failure(error) is not Next.STOP:
-            self.services.breakers[step.model].failure()
+        breaker = self.services.breakers[step.model]
+        if classify_failure(error) is Next.STOP:
+            breaker.success()  # it answered, if only to refuse the request: the deployment is alive
+        else:
+            breaker.failure()
         self._calls.append(_Call(step, deployment, error=error))
         return error
 

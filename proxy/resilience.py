@@ -71,10 +71,11 @@ class Breaker:
 
     Closed: calls flow. After `failures` consecutive failures it opens: calls are refused for
     `cooldown` seconds, then one probe is let through (half-open); its success closes the breaker,
-    its failure opens it for another cool-down.
+    its failure opens it for another cool-down. A probe that never reports back (its client left)
+    expires after a cool-down, so a breaker cannot stay shut for good.
     """
 
-    __slots__ = ("_clock", "_cooldown", "_failures", "_limit", "_opened_at", "_probing")
+    __slots__ = ("_clock", "_cooldown", "_failures", "_limit", "_opened_at", "_probe_at")
 
     def __init__(self, failures: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._limit = failures
@@ -82,7 +83,7 @@ class Breaker:
         self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
-        self._probing = False
+        self._probe_at: float | None = None
 
     @property
     def state(self) -> str:
@@ -94,21 +95,22 @@ class Breaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half-open" and not self._probing:
-            self._probing = True
+        now = self._clock()
+        if state == "half-open" and (self._probe_at is None or now - self._probe_at >= self._cooldown):
+            self._probe_at = now
             return True
         return False
 
     def success(self) -> None:
         self._failures = 0
         self._opened_at = None
-        self._probing = False
+        self._probe_at = None
 
     def failure(self) -> None:
         self._failures += 1
-        if self._probing or self._failures >= self._limit:
+        if self._probe_at is not None or self._failures >= self._limit:
             self._opened_at = self._clock()
-        self._probing = False
+        self._probe_at = None
 
 
 _HEDGES = re.compile(

@@ -72,6 +72,18 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert breaker.state == "closed" and breaker.allow() and breaker.allow()
 
 
+def test_a_probe_that_never_reports_back_expires() -> None:
+    now = [0.0]
+    breaker = Breaker(failures=1, cooldown=10, clock=lambda: now[0])
+    breaker.failure()
+    now[0] = 10.0
+    assert breaker.allow()  # the probe goes out, and its client leaves: no success, no failure
+    now[0] = 15.0
+    assert not breaker.allow()
+    now[0] = 20.0
+    assert breaker.allow()
+
+
 def test_success_resets_the_count() -> None:
     breaker = Breaker(failures=2, cooldown=1)
     breaker.failure()
