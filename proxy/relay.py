@@ -8,7 +8,7 @@ the adapter's stream state for the ledger. An adapter's `FRAMING` says how its s
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -112,51 +112,50 @@ async def relay(
     """
     decoder = SSEDecoder()
     encoder = msgspec.json.Encoder()
+    failed: list[Exception] = []
+
+    async def batches() -> AsyncIterator[list[Any]]:
+        """The provider's events, a network read at a time."""
+        if isinstance(stream, OllamaStream):
+            async for line in stream.events():
+                yield [line]
+        else:
+            async for data in stream.chunks():
+                yield decoder.feed(data)
+            yield decoder.close()
 
     def translate(events: list[Any]) -> bytes:
+        """OpenAI SSE for these events; an error stops the batch but keeps what came before it."""
         out: list[bytes] = []
-        for event in events:
-            for chunk in adapter.reduce(state, event):
-                if text is not None:
-                    text.extend(c["delta"]["content"] for c in chunk.get("choices") or () if _content(c))
-                if not wants_usage and "usage" in chunk:
-                    if not chunk.get("choices"):
-                        continue
-                    del chunk["usage"]
-                out.append(encode(encoder.encode(chunk)))
+        try:
+            for event in events:
+                for chunk in adapter.reduce(state, event):
+                    if text is not None:
+                        text.extend(c["delta"]["content"] for c in chunk.get("choices") or () if _content(c))
+                    if not wants_usage and "usage" in chunk:
+                        if not chunk.get("choices"):
+                            continue
+                        del chunk["usage"]
+                    out.append(encode(encoder.encode(chunk)))
+        except (StreamFailure, BadPayload) as exc:
+            failed.append(exc)
         return b"".join(out)
 
     seen_content = False
-    try:
-        if isinstance(stream, OllamaStream):
-            async for line in stream.events():
-                out = translate([line])
-                if out:
-                    if not seen_content and state.content_chars:
-                        seen_content = True
-                        on_content()
-                    yield out
-                if state.done:
-                    break
-        else:
-            async for data in stream.chunks():
-                out = translate(decoder.feed(data))
-                if out:
-                    if not seen_content and state.content_chars:
-                        seen_content = True
-                        on_content()
-                    yield out
-                if state.done:
-                    break
-            else:
-                out = translate(decoder.close())
-                if out:
-                    yield out
-    except StreamFailure as exc:
-        failure = exc.failure
-        raise from_provider(failure, provider=deployment.provider) from None
-    except BadPayload as exc:
-        raise _bad_payload(deployment, exc) from None
+    async for events in batches():
+        out = translate(events)
+        if out:
+            if not seen_content and state.content_chars:
+                seen_content = True
+                on_content()
+            yield out
+        if failed:
+            error = failed[0]
+            if isinstance(error, StreamFailure):
+                raise from_provider(error.failure, provider=deployment.provider)
+            raise _bad_payload(deployment, error)
+        if state.done:
+            break
     if not (state.done or state.finish_reason):
         raise StreamInterrupted(f"provider {deployment.provider!r} ended the stream before it was complete")
     yield DONE

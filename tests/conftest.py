@@ -27,6 +27,7 @@ def fake_config(url: str, resilience: str = "{retries: 0, breaker_failures: 1000
         "big": "fake-big",
         "drip": "drip",
         "cut": "cut",
+        "errmid": "errmid",
         "hang": "hang",
         "garbage": "garbage",
         "no-usage": "no-usage",

@@ -133,6 +133,15 @@ def test_cut_stream_ends_with_an_error_event_not_a_done(proxy: ProxyServer, ledg
     assert row.status == "error" and row.model == "cut"
 
 
+def test_content_before_a_mid_stream_error_still_reaches_the_client(proxy: ProxyServer) -> None:
+    client = openai.OpenAI(base_url=proxy.url, api_key="x", max_retries=0)
+    received: list[str] = []
+    with pytest.raises(openai.APIError, match="overloaded mid-stream"):
+        for chunk in client.chat.completions.create(model="errmid", messages=USER, stream=True):  # type: ignore[arg-type]
+            received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received) == "partial"
+
+
 def test_unreachable_and_hanging_providers(fake: FakeOpenAI) -> None:
     text = fake_config(fake.url, timeout="0.5").replace(
         "  base: {provider: fake",

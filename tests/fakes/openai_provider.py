@@ -10,6 +10,7 @@ What it does is chosen by the upstream model name, so a test config picks a beha
     flaky-S-N[-tag]  fails with HTTP S for its first N requests (429s say retry-after: 0.2), then answers
     reset            drops the connection without an answer
     cut0             streams the role-only opening chunk, then drops the connection
+    errmid           streams one content chunk and an error event in the same write, then ends
     hedge            answers "I'm not sure, ..." (a low-confidence answer)
     empty            answers with empty content
     drip             streams 200 chunks, 20 ms apart (for timing and disconnect tests)
@@ -230,6 +231,12 @@ class FakeOpenAI:
         )
         try:
             await self._chunk(writer, chunk({"role": "assistant", "content": "", "refusal": None}))
+            if model == "errmid":
+                error = {"error": {"message": "overloaded mid-stream", "type": "server_error", "code": None}}
+                both = chunk({"content": "partial"}) + b"data: " + json.dumps(error).encode() + b"\n\n"
+                await self._chunk(writer, both)
+                await self._chunk(writer, b"")
+                return True
             for i, word in enumerate(words):
                 if (model == "cut" and i == 2) or model == "cut0":
                     writer.transport.abort()
