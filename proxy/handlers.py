@@ -271,12 +271,18 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
             call.finish(state.usage)
 
     iterator = body()
+
+    async def close() -> None:
+        # A coroutine function, so Litestar awaits it on the loop (a bound `aclose` it would run in a
+        # thread, where the coroutine it returns is never awaited). Closes the upstream even when the
+        # client left before the first chunk was sent.
+        await iterator.aclose()
+
     return Stream(
         iterator,
         media_type="text/event-stream",
         headers={**headers, "cache-control": "no-cache"},
-        # runs even when the client left while we waited to send: closes the upstream at once
-        background=BackgroundTask(iterator.aclose),
+        background=BackgroundTask(close),
     )
 
 
