@@ -5,11 +5,24 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from proxy.classify import Prompt, registry
 from proxy.classify.cache import CachedClassifier
-from proxy.classify.embedding import MODEL_DIR, ClassifierUnavailable, EmbeddingClassifier, clip_ids
+from proxy.classify.embedding import (
+    FEATURE_NAMES,
+    MAX_CHARS,
+    MODEL_DIR,
+    ClassifierUnavailable,
+    EmbeddingClassifier,
+    Head,
+    _clip_text,
+    clip_ids,
+)
+from proxy.classify.finetune import DIM, SCALE
+from proxy.classify.head_fit import head_spec
 from proxy.classify.rules import RuleClassifier
 from proxy.config import Router
 from proxy.router import tier_for
@@ -75,3 +88,41 @@ def test_registry_builds_the_embedding_classifier_by_default() -> None:
     built = registry.build(Router())
     assert isinstance(built, CachedClassifier)
     assert isinstance(built.inner, EmbeddingClassifier)
+
+
+def test_shipped_thresholds_are_the_tuned_ones(classifier: EmbeddingClassifier) -> None:
+    tuned = classifier.meta["thresholds"]
+    assert (SHIPPED.medium, SHIPPED.complex) == (tuned["medium"], tuned["complex"])
+    pricing = yaml.safe_load((Path(__file__).resolve().parents[1] / "pricing.yaml").read_text())
+    assert pricing["router"]["thresholds"] == tuned
+
+
+def test_shipped_int8_model_tracks_the_fp32_network(classifier: EmbeddingClassifier) -> None:
+    check = classifier.meta["recipe"]["int8_vs_fp32"]
+    assert check["rows"] >= 100
+    assert check["mean_abs_diff"] < 0.02
+    assert check["same_tier"] >= 0.95
+
+
+def test_long_text_keeps_both_ends_before_tokenising() -> None:
+    text = "START " + "filler words " * 2000 + " END?"
+    clipped = _clip_text(text)
+    assert len(clipped) <= MAX_CHARS + 3
+    assert clipped.startswith("START") and clipped.endswith("END?")
+    assert _clip_text("short") == "short"
+
+
+def test_head_spec_reproduces_the_network_input_scaling() -> None:
+    rng = np.random.default_rng(0)
+    n_feat = len(FEATURE_NAMES)
+    w = rng.normal(size=(2, DIM + n_feat))
+    b = rng.normal(size=2)
+    mean, scale = rng.normal(size=n_feat), rng.uniform(0.5, 2.0, size=n_feat)
+    head = Head(head_spec((w.tolist(), b.tolist()), mean, scale))
+    emb = rng.normal(size=DIM)
+    emb /= np.linalg.norm(emb)
+    feats = rng.normal(size=n_feat)
+    expected = 1 / (1 + np.exp(-(w @ np.concatenate([emb * SCALE, (feats - mean) / scale]) + b)))
+    got = head.outputs(np.concatenate([emb, feats]).astype(np.float32))
+    assert np.allclose(got, expected, atol=1e-4)
+    assert head.difficulty(np.concatenate([emb, feats]).astype(np.float32)) == pytest.approx(expected.mean(), abs=1e-4)

