@@ -190,11 +190,7 @@ def _assistant_blocks(message: Mapping[str, Any], i: int, notes: list[str]) -> l
 
 def _tools(tools: list[Any], notes: list[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        function = tool.get("function")
-        if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
-            notes.append(f"tools[{i}] (type {tool.get('type')!r} unsupported, dropped)")
-            continue
+    for i, function in shapes.function_tools(tools, notes):
         entry: dict[str, Any] = {
             "name": function.get("name"),
             "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
@@ -226,6 +222,7 @@ def _tool_choice(choice: Any, parallel: Any, notes: list[str]) -> dict[str, Any]
 
 
 # --- answers -------------------------------------------------------------------------------------
+
 
 def _usage(raw: Any, base: Usage | None = None) -> Usage:
     """Anthropic usage over `base`: fields Anthropic leaves out or null keep their earlier counts."""

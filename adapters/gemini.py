@@ -208,11 +208,7 @@ def _response_format(fmt: Any, config: dict[str, Any], notes: list[str]) -> None
 
 def _declarations(tools: list[Any], notes: list[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        function = tool.get("function")
-        if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
-            notes.append(f"tools[{i}] (type {tool.get('type')!r} unsupported, dropped)")
-            continue
+    for _, function in shapes.function_tools(tools, notes):
         entry: dict[str, Any] = {"name": function.get("name"), "description": function.get("description") or ""}
         if function.get("parameters"):
             entry["parametersJsonSchema"] = function["parameters"]
@@ -232,6 +228,7 @@ def _tool_config(choice: Any, notes: list[str]) -> dict[str, Any] | None:
 
 
 # --- answers -------------------------------------------------------------------------------------
+
 
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, Mapping):

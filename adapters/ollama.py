@@ -140,11 +140,7 @@ def _images(content: Any, i: int, notes: list[str]) -> list[str]:
 
 def _tools(tools: list[Any], notes: list[str]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for i, tool in enumerate(tools):
-        function = tool.get("function")
-        if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
-            notes.append(f"tools[{i}] (type {tool.get('type')!r} unsupported, dropped)")
-            continue
+    for _, function in shapes.function_tools(tools, notes):
         out.append({"type": "function", "function": {k: v for k, v in function.items() if k != "strict"}})
     return out
 

@@ -184,3 +184,15 @@ def parse_json(data: bytes | str, what: str) -> Any:
         return decode_json(data)
     except msgspec.DecodeError as exc:
         raise BadPayload(f"{what} is not JSON: {exc}") from None
+
+
+def function_tools(tools: Iterable[Any], notes: list[str]) -> list[tuple[int, Mapping[str, Any]]]:
+    """(index, `function`) of each OpenAI function tool; tools of any other type are dropped and noted."""
+    out: list[tuple[int, Mapping[str, Any]]] = []
+    for i, tool in enumerate(tools):
+        function = tool.get("function")
+        if tool.get("type", "function") != "function" or not isinstance(function, Mapping):
+            notes.append(f"tools[{i}] (type {tool.get('type')!r} unsupported, dropped)")
+            continue
+        out.append((i, function))
+    return out
