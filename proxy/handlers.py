@@ -22,6 +22,7 @@ from litestar.response import Stream
 from adapters.base import Reply, Usage
 from proxy import accounting, router
 from proxy.classify import Classifier, extract_prompt
+from proxy.classify.cache import CachedClassifier
 from proxy.config import AUTO, TIERS, Config
 from proxy.dispatch import Dispatcher, Step, breakers
 from proxy.errors import PayloadTooLarge, RouterError
@@ -133,10 +134,12 @@ async def _route(services: Services, view: ChatRequest) -> Route:
         return router.route(view.model, services.config)
     prompt = extract_prompt(view.messages)
     classifier = services.classifier
-    if classifier.inline:
-        scored = classifier.score(prompt)
-    else:
-        scored = await anyio.to_thread.run_sync(classifier.score, prompt)
+    scored = classifier.cached(prompt) if isinstance(classifier, CachedClassifier) else None
+    if scored is None:
+        if classifier.inline:
+            scored = classifier.score(prompt)
+        else:
+            scored = await anyio.to_thread.run_sync(classifier.score, prompt)
     return router.route(view.model, services.config, scored)
 
 
@@ -249,8 +252,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
 
     async def body() -> AsyncGenerator[bytes, None]:
         try:
-            for piece in opened.head:
-                yield piece
+            if opened.head:
+                yield b"".join(opened.head)  # the role chunk and the first content: one write
             async for piece in opened.rest:
                 yield piece
         except RouterError as exc:

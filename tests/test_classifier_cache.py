@@ -47,3 +47,15 @@ def test_least_recently_used_is_evicted() -> None:
     cache.score(Prompt("a"))
     cache.score(Prompt("b"))
     assert inner.calls == ["a", "b", "c", "b"]
+
+
+def test_cached_answers_only_what_was_scored_and_never_calls_the_model() -> None:
+    inner = Counting()
+    cache = CachedClassifier(inner)
+    assert cache.cached(Prompt("hello")) is None
+    assert inner.calls == []
+    scored = cache.score(Prompt("hello"))
+    assert cache.cached(Prompt("hello")) == scored
+    assert cache.cached(Prompt("hello", turns=2)) is None
+    assert inner.calls == ["hello"]
+    assert (cache.hits, cache.misses) == (1, 1)

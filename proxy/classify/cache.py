@@ -33,14 +33,24 @@ class CachedClassifier:
         self._entries: OrderedDict[bytes, Scored] = OrderedDict()
         self._lock = threading.Lock()
 
-    def score(self, prompt: Prompt) -> Scored:
-        key = prompt_key(prompt)
+    def cached(self, prompt: Prompt) -> Scored | None:
+        """The stored result, if any: microseconds, so the server asks on the event loop first."""
+        return self._get(prompt_key(prompt))
+
+    def _get(self, key: bytes) -> Scored | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return found
+            return found
+
+    def score(self, prompt: Prompt) -> Scored:
+        key = prompt_key(prompt)
+        found = self._get(key)
+        if found is not None:
+            return found
+        with self._lock:
             self.misses += 1
         scored = self.inner.score(prompt)  # outside the lock: other threads keep scoring meanwhile
         with self._lock:
