@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator, Coroutine
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import anyio
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.background_tasks import BackgroundTask
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import Parameter
-from litestar.response import Stream
+from litestar.types import ASGIApp
 
 from adapters.base import Reply, Usage
 from proxy import accounting, router
 from proxy.classify import Classifier, extract_prompt
 from proxy.classify.cache import CachedClassifier
 from proxy.config import AUTO, TIERS, Config
+from proxy.departure import ClientClosed, Departure, SSEResponse
 from proxy.dispatch import Dispatcher, Step, breakers
 from proxy.errors import PayloadTooLarge, RouterError
 from proxy.records import Ledger, RequestRecord
@@ -34,7 +33,6 @@ from proxy.upstream import Upstream
 
 JSON = "application/json"
 log = logging.getLogger("smr")
-T = TypeVar("T")
 
 
 class Services:
@@ -167,37 +165,12 @@ def _ascii(text: str, limit: int) -> str:
     return text[:limit].encode("ascii", "replace").decode()
 
 
-async def _until_disconnect(request: Request[Any, Any, Any], work: Coroutine[Any, Any, T]) -> T:
-    """`work`, cancelled the moment the client goes away (its provider call closes with it)."""
-
-    async def gone() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(gone())
-    try:
-        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    if task.cancelled():
-        raise ClientClosed
-    return task.result()
-
-
-class ClientClosed(Exception):
-    """The client left before its answer was ready."""
-
-
 @post("/v1/chat/completions", status_code=200)
-async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
     services = _services(request)
     call = Call(services)
     record = call.record
+    departure: Departure | None = None
     try:
         try:
             payload = await request.body()
@@ -212,25 +185,26 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         route = await _route(services, view)
         record.tier, record.score = route.tier, route.score
         dispatcher = Dispatcher(services, call, route, raw)
+        departure = Departure(request.receive)  # the body is read: from here on, receive only says "gone"
         try:
             if view.stream:
-                opened = await _until_disconnect(
-                    request,
-                    dispatcher.open_stream(wants_usage=view.wants_usage, on_content=call.first_content, text=call.text),
+                opened = await departure.guard(
+                    dispatcher.open_stream(wants_usage=view.wants_usage, on_content=call.first_content, text=call.text)
                 )
             else:
-                step, deployment, reply = await _until_disconnect(request, dispatcher.complete())
+                step, deployment, reply = await departure.guard(dispatcher.complete())
         finally:
             if dispatcher.final is not None:
                 record.model, record.provider = dispatcher.final.name, dispatcher.final.provider
         if not view.stream:
+            departure.stop()
             record.tier = step.tier
             if reply.usage is None and reply.content:
                 call.text.append(reply.content)
             call.finish(reply.usage)
             headers = _headers(route, step, deployment, dispatcher)
             headers.update(_dropped(record.id, deployment, reply.notes))
-            return Response(reply.body, media_type=JSON, headers=headers)
+            return Response(reply.body, media_type=JSON, headers=headers).to_asgi_response(None, request)
     except RouterError as exc:
         call.fail(exc)
         call.finish()
@@ -238,17 +212,19 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     except ClientClosed:
         record.status, record.http_status = "client_closed", 499
         call.finish()
-        return Response(b"", status_code=499)
+        return Response(b"", status_code=499).to_asgi_response(None, request)
     except Exception:
         log.exception("request %s failed", record.id)
         error = RouterError("The proxy failed on this request.", code="internal_error")
         call.fail(error)
         call.finish()
         raise error from None
+    finally:
+        if departure is not None and not record.stream:
+            departure.stop()
     record.tier = opened.step.tier
     headers = _headers(route, opened.step, opened.deployment, dispatcher)
     headers.update(_dropped(record.id, opened.deployment, opened.notes))
-    state = opened.state
 
     async def body() -> AsyncGenerator[bytes, None]:
         try:
@@ -264,29 +240,18 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
             error = RouterError("The proxy failed while streaming; the answer is incomplete.", code="internal_error")
             call.fail(error)
             yield b"data: " + error.json() + b"\n\n"
-        except BaseException:  # cancelled or closed: the client went away
+
+    async def finish(gone: bool) -> None:
+        # Runs once, however the stream ended, even if it never started: the upstream is closed
+        # and the row written.
+        if gone:
             record.status, record.http_status = "client_closed", 499
-            raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                await opened.rest.aclose()
-                await opened.stream.aclose()
-            call.finish(state.usage)
+        with anyio.CancelScope(shield=True):
+            await opened.rest.aclose()
+            await opened.stream.aclose()
+        call.finish(opened.state.usage)
 
-    iterator = body()
-
-    async def close() -> None:
-        # A coroutine function, so Litestar awaits it on the loop (a bound `aclose` it would run in a
-        # thread, where the coroutine it returns is never awaited). Closes the upstream even when the
-        # client left before the first chunk was sent.
-        await iterator.aclose()
-
-    return Stream(
-        iterator,
-        media_type="text/event-stream",
-        headers={**headers, "cache-control": "no-cache"},
-        background=BackgroundTask(close),
-    )
+    return SSEResponse(departure, headers, body(), finish)
 
 
 def _model_card(name: str, owner: str) -> dict[str, Any]:

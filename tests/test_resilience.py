@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -218,19 +219,36 @@ def test_every_request_gets_an_answer_or_a_proper_error_under_concurrency(falls_
     assert len([r for r in rows if r.attempt == 0]) == len(models)
 
 
-def test_a_client_that_leaves_a_plain_request_cancels_the_provider_call(fake: FakeOpenAI) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream-before-first-token"])
+def test_a_client_that_leaves_before_the_answer_cancels_the_provider_call(fake: FakeOpenAI, stream: bool) -> None:
+    errors = Collect(logging.ERROR)
+    for name in ("uvicorn.error", "smr", "litestar"):
+        logging.getLogger(name).addHandler(errors)
     for h in harness(
         fake, {"hangs": "hang"}, {"simple": ["hangs"], "medium": ["hangs"], "complex": ["hangs"]}, "{retries: 0}"
     ):
         config = h.proxy.server.config.app.state.services.config
         assert config.models["hangs"].timeout == 0.5
         before = fake.disconnects
+        body = {"model": "hangs", "messages": USER, "stream": stream}
         with pytest.raises(httpx.ReadTimeout):
-            httpx.post(h.proxy.url + "/chat/completions", json={"model": "hangs", "messages": USER}, timeout=0.15)
+            httpx.post(h.proxy.url + "/chat/completions", json=body, timeout=0.15)
         left = time.perf_counter()
         while fake.disconnects == before and time.perf_counter() - left < 0.3:
             time.sleep(0.002)
         assert fake.disconnects > before, "the provider call outlived the client"
         assert time.perf_counter() - left < 0.3  # well before the model's own 0.5 s timeout
         row = h.ledger.wait_for(1)[-1]
-        assert row.status == "client_closed" and row.http_status == 499
+        assert row.status == "client_closed" and row.http_status == 499 and row.stream is stream
+        assert not errors.records, "a departure is not a server error"
+    for name in ("uvicorn.error", "smr", "litestar"):
+        logging.getLogger(name).removeHandler(errors)
+
+
+class Collect(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
