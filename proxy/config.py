@@ -82,7 +82,7 @@ class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
     max_body_bytes: Annotated[int, msgspec.Meta(gt=0)] = 8 * 1024 * 1024
-    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"  # the connection pool under httpx's interface
+    upstream_transport: Literal["aiohttp", "httpx"] = "aiohttp"  # the HTTP client (and pool) for providers
 
 
 class LedgerSettings(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -1,11 +1,13 @@
 """Upstream I/O: the only module that touches httpx, aiohttp and the `ollama` client library.
 
 It sends the `HttpRequest`s adapters build and maps every transport failure into the error tree
-in one place (`_mapped`), so the rest of the proxy never sees an httpx or ollama exception.
+in one place (`_mapped`), so the rest of the proxy never sees an httpx, aiohttp or ollama
+exception.
 
-The proxy speaks httpx's interface; underneath, by default, is aiohttp's connection pool
-(`AiohttpTransport`), measured at about twice the throughput of httpx's own pool for one
-connection and four times for 32 (README, "Benchmarks").
+Two connection pools, chosen by `server.upstream_transport`: aiohttp's (the default) or httpx's.
+aiohttp is called directly: its pool and C parser doubled the throughput of httpx's own pool, and
+dropping httpx's client layers on top of it saved another ~0.2 ms a request (README, "Benchmarks").
+Tests hand in an httpx transport of their own (e.g. `httpx.MockTransport`).
 
 Ollama requests go through `ollama.AsyncClient`, which answers parsed objects: they come back as
 the plain dicts of Ollama's wire format, with its error answers as `Response`s like any other.
@@ -14,7 +16,7 @@ the plain dicts of Ollama's wire format, with its error answers as `Response`s l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     import ollama
 
 CONNECT_TIMEOUT = 10.0
+MAX_CONNECTIONS = 2000
+KEEPALIVE_S = 30.0
 
 
 class Response(msgspec.Struct, frozen=True):
@@ -45,9 +49,9 @@ def _mapped(url: str, timeout: float) -> Iterator[None]:
     host = urlsplit(url).netloc
     try:
         yield
-    except (httpx.TimeoutException, TimeoutError):
+    except (httpx.TimeoutException, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
         raise UpstreamTimeout(f"{host} did not answer within {timeout:g} s") from None
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, aiohttp.ClientError) as exc:
         detail = str(exc) or type(exc).__name__
         raise UpstreamUnreachable(f"cannot reach {host}: {detail}") from None
     except ConnectionError as exc:  # what the ollama library turns httpx.ConnectError into
@@ -58,128 +62,88 @@ def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
+def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+
+
 class Stream:
     """An open upstream response whose body is still to come. Always `aclose()` it."""
 
-    def __init__(self, response: httpx.Response, url: str, timeout: float) -> None:
-        self._response = response
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: AsyncIterator[bytes],
+        close: Callable[[], Awaitable[None]],
+        url: str,
+        timeout: float,
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.notes: tuple[str, ...] = ()  # the adapter's request notes, for the handler to report
+        self._body = body
+        self._close = close
         self._url = url
         self._timeout = timeout
-        self.status = response.status_code
-        self.headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers.raw}
-        self.notes: tuple[str, ...] = ()  # the adapter's request notes, for the handler to report
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, content-encoding removed; `timeout` bounds each wait."""
         with _mapped(self._url, self._timeout):
-            async for chunk in self._response.aiter_raw():
+            async for chunk in self._body:
                 yield chunk
 
     async def read(self) -> bytes:
-        with _mapped(self._url, self._timeout):
-            return await self._response.aread()
+        return b"".join([chunk async for chunk in self.chunks()])
 
     async def aclose(self) -> None:
-        await self._response.aclose()
-
-
-class _AiohttpBody(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except TimeoutError:
-            raise httpx.ReadTimeout("timed out waiting for the provider's next bytes") from None
-        except aiohttp.ClientError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__) from None
-
-    async def aclose(self) -> None:
-        self._response.close()  # close, not release: an unread body must not go back to the pool
-
-
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """httpx's transport interface over aiohttp's connection pool and C-accelerated HTTP parser.
-
-    httpx still builds requests and decodes content-encodings (aiohttp's own decompression is
-    off); aiohttp's failures become the httpx exceptions `_mapped` already translates.
-    """
-
-    def __init__(self, connections: int = 2000, keepalive: float = 30) -> None:
-        self._connections = connections
-        self._keepalive = keepalive
-        self._session: aiohttp.ClientSession | None = None
-
-    def _open(self) -> aiohttp.ClientSession:
-        # built on first use, inside the running loop that will own it
-        connector = aiohttp.TCPConnector(limit=self._connections, keepalive_timeout=self._keepalive)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("user-agent", "accept-encoding", "content-type"),
-        )
-        return self._session
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
-        timeouts = request.extensions.get("timeout", {})
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")
-        )
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw if k != b"Host"]
-        try:
-            response = await session.request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=request.content,
-                timeout=timeout,
-                allow_redirects=False,
-            )
-        except TimeoutError:
-            raise httpx.ConnectTimeout("timed out waiting for the provider") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc)) from None
-        except aiohttp.ClientError as exc:
-            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from None
-        return httpx.Response(
-            response.status,
-            headers=list(response.raw_headers),
-            stream=_AiohttpBody(response),
-            extensions={"http_version": b"HTTP/1.1"},
-        )
-
-    async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._close()
 
 
 class Upstream:
     """A pooled HTTP client for every provider. Built in the app's lifespan, closed with it.
 
-    `transport` defaults to `AiohttpTransport`; `"httpx"` picks httpx's own pool; tests pass a
-    transport of their own (e.g. `httpx.MockTransport`).
+    `transport`: "aiohttp" (the default) or "httpx" picks the pool; an httpx transport object
+    (tests) is used through httpx.
     """
 
     def __init__(self, transport: httpx.AsyncBaseTransport | Literal["aiohttp", "httpx"] = "aiohttp") -> None:
-        pool: httpx.AsyncBaseTransport | None
-        if transport == "aiohttp":
-            pool = AiohttpTransport()
-        elif transport == "httpx":
-            pool = None  # httpx's own
-        else:
-            pool = transport
-        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500, keepalive_expiry=30)
-        self._client = httpx.AsyncClient(transport=pool, limits=limits, follow_redirects=False)
-        self._transport = pool
+        self._session: aiohttp.ClientSession | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._transport = transport if isinstance(transport, httpx.AsyncBaseTransport) else None
+        if transport != "aiohttp":
+            limits = httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=500, keepalive_expiry=KEEPALIVE_S
+            )
+            self._client = httpx.AsyncClient(transport=self._transport, limits=limits, follow_redirects=False)
         self._ollama: dict[tuple[str, tuple[tuple[str, str], ...], float], ollama.AsyncClient] = {}
+
+    def _aiohttp(self) -> aiohttp.ClientSession:
+        # built on first use, inside the running loop that will own it
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
+            self._session = aiohttp.ClientSession(
+                connector=connector, skip_auto_headers=("user-agent", "accept-encoding", "content-type")
+            )
+        return self._session
+
+    @staticmethod
+    def _aiohttp_timeout(seconds: float) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=None, sock_connect=min(seconds, CONNECT_TIMEOUT), sock_read=seconds)
 
     async def send(self, request: HttpRequest, timeout: float) -> Response:
         """The whole answer, within `timeout` seconds from first byte sent to last byte read."""
         with _mapped(request.url, timeout):
             async with asyncio.timeout(timeout):
+                if self._client is None:
+                    async with self._aiohttp().request(
+                        request.method,
+                        request.url,
+                        headers=request.headers,
+                        data=request.body,
+                        timeout=self._aiohttp_timeout(timeout),
+                        allow_redirects=False,
+                    ) as answer:
+                        return Response(answer.status, _headers(answer.raw_headers), await answer.read())
                 response = await self._client.request(
                     request.method,
                     request.url,
@@ -187,17 +151,32 @@ class Upstream:
                     content=request.body,
                     timeout=_timeout(timeout),
                 )
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers.raw}
-        return Response(response.status_code, headers, response.content)
+        return Response(response.status_code, _headers(response.headers.raw), response.content)
 
     async def open_stream(self, request: HttpRequest, timeout: float) -> Stream:
         """Send and wait for the status line; `timeout` also bounds each wait for the next chunk."""
-        built = self._client.build_request(
-            request.method, request.url, headers=request.headers, content=request.body, timeout=_timeout(timeout)
-        )
         with _mapped(request.url, timeout):
+            if self._client is None:
+                answer = await self._aiohttp().request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.body,
+                    timeout=self._aiohttp_timeout(timeout),
+                    allow_redirects=False,
+                )
+
+                async def close() -> None:
+                    answer.close()  # close, not release: an unread body must not go back to the pool
+
+                body = answer.content.iter_any()
+                return Stream(answer.status, _headers(answer.raw_headers), body, close, request.url, timeout)
+            built = self._client.build_request(
+                request.method, request.url, headers=request.headers, content=request.body, timeout=_timeout(timeout)
+            )
             response = await self._client.send(built, stream=True)
-        return Stream(response, request.url, timeout)
+        headers = _headers(response.headers.raw)
+        return Stream(response.status_code, headers, response.aiter_bytes(), response.aclose, request.url, timeout)
 
     def _ollama_client(self, request: HttpRequest, timeout: float) -> ollama.AsyncClient:
         """One library client per host, headers and timeout (the library fixes them per client)."""
@@ -207,7 +186,7 @@ class Upstream:
         headers = tuple(sorted((k, v) for k, v in request.headers.items() if k != "content-type"))
         client = self._ollama.get((host, headers, timeout))
         if client is None:
-            extra: dict[str, Any] = {"transport": self._transport} if self._transport else {}
+            extra: dict[str, Any] = {"transport": self._transport} if self._transport is not None else {}
             client = ollama.AsyncClient(
                 host=host, headers=dict(headers), timeout=_timeout(timeout), follow_redirects=False, **extra
             )
@@ -252,7 +231,11 @@ class Upstream:
         return stream
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._client is not None:
+            await self._client.aclose()
         for client in self._ollama.values():
             await client.close()  # type: ignore[no-untyped-call]  # the library leaves it unannotated
         self._ollama.clear()
