@@ -23,7 +23,7 @@ from proxy.classify import Classifier, extract_prompt
 from proxy.classify.cache import CachedClassifier
 from proxy.config import AUTO, TIERS, Config
 from proxy.departure import ClientClosed, Departure, SSEResponse
-from proxy.dispatch import Dispatcher, Step, breakers
+from proxy.dispatch import Dispatcher, Opened, Step, breakers
 from proxy.errors import PayloadTooLarge, RouterError
 from proxy.records import Ledger, RequestRecord
 from proxy.relay import Deployment
@@ -171,6 +171,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
     call = Call(services)
     record = call.record
     departure: Departure | None = None
+    opened: Opened | None = None  # a stream with its first content: the departure passes to its response
     try:
         try:
             payload = await request.body()
@@ -196,8 +197,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
         finally:
             if dispatcher.final is not None:
                 record.model, record.provider = dispatcher.final.name, dispatcher.final.provider
-        if not view.stream:
-            departure.stop()
+        if opened is None:
             record.tier = step.tier
             if reply.usage is None and reply.content:
                 call.text.append(reply.content)
@@ -220,8 +220,9 @@ async def chat_completions(request: Request[Any, Any, Any]) -> ASGIApp:
         call.finish()
         raise error from None
     finally:
-        if departure is not None and not record.stream:
+        if departure is not None and opened is None:
             departure.stop()
+    assert departure is not None and opened is not None
     record.tier = opened.step.tier
     headers = _headers(route, opened.step, opened.deployment, dispatcher)
     headers.update(_dropped(record.id, opened.deployment, opened.notes))
