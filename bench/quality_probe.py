@@ -9,7 +9,7 @@ It scores every prompt of data/tiers and data/public with the shipped classifier
 1. APGR of d and of prompt length on the training parts and the hold-outs of both quality sets;
 2. a "quality probe": logistic regression on the vector, fitted on the MMLU training part to
    predict "strong right, weak wrong" (5-fold out-of-fold APGR on that part, then the hold-outs);
-3. d + λ·(q − mean q) for a few λ: both hold-outs, and the tier accuracy on the validation split
+3. d + λ·(q - mean q) for a few λ: both hold-outs, and the tier accuracy on the validation split
    with thresholds re-tuned on that same split (optimistic, an upper bound);
 4. the MMLU subjects with the most to gain, against their mean d.
 """
@@ -53,7 +53,9 @@ def scored(classifier: EmbeddingClassifier, rows: list[Row]) -> tuple[Any, Any]:
 
 
 def apgr(score: Any, rows: list[Row]) -> float:
-    figures = quality_metrics(list(map(float, score)), [r.score_strong or 0.0 for r in rows], [r.score_weak or 0.0 for r in rows])
+    figures = quality_metrics(
+        list(map(float, score)), [r.score_strong or 0.0 for r in rows], [r.score_weak or 0.0 for r in rows]
+    )
     return round(float(figures["apgr"]), 4)
 
 

@@ -1,0 +1,124 @@
+"""A/B: the same requests against builds of this proxy from several source trees, interleaved.
+
+    git worktree add /tmp/before <commit>
+    python bench/ab_bench.py stream /tmp/before .          # added time to first token
+    python bench/ab_bench.py plain /tmp/before .           # added p50, passthrough model
+    python bench/ab_bench.py auto /tmp/before .            # added p50, model=auto, a new prompt each time
+
+One fake provider (`tests.fakes.openai_provider`, from this tree) and one `python -m proxy serve`
+per tree (its own code on PYTHONPATH, SQLite ledger); each round sends one request to the fake
+directly and one through every build, so noise hits them alike. Prints medians (the first 50
+rounds are warm-up). A change is worth keeping when it wins in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.proxy_bench import free_port, wait_http
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+WARMUP = 50
+
+
+@contextmanager
+def running(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def body(model: str, stream: bool, content: str = "hello") -> bytes:
+    return json.dumps({"model": model, "stream": stream, "messages": [{"role": "user", "content": content}]}).encode()
+
+
+def one(conn: http.client.HTTPConnection, mode: str, direct: bool, serial: int) -> float:
+    """Seconds to the first content chunk (stream) or to the whole answer (plain, auto)."""
+    headers = {"content-type": "application/json"}
+    started = time.perf_counter()
+    if mode == "stream":
+        conn.request("POST", "/v1/chat/completions", body(("stream-64-0" if direct else "s64"), True), headers)
+        response = conn.getresponse()
+        first = 0.0
+        while line := response.readline():
+            if not first and b'"content":"w' in line.replace(b" ", b""):
+                first = time.perf_counter() - started
+        return first
+    if mode == "plain":
+        conn.request("POST", "/v1/chat/completions", body("fake-pass" if direct else "pass", False), headers)
+    else:  # a new prompt each time, so the classifier's cache cannot answer
+        text = f"Write a short poem about the sea, variant {serial}"
+        conn.request("POST", "/v1/chat/completions", body("fake-pass" if direct else "auto", False, text), headers)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}")
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["stream", "plain", "auto"])
+    parser.add_argument("trees", nargs="+", type=Path, help="source trees of this project")
+    parser.add_argument("-n", type=int, default=1500, help="rounds")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="smr-ab-"))
+    fake_port = free_port()
+    config = work / "ab.yaml"
+    config.write_text(f"""
+providers:
+  fake: {{adapter: openai, base_url: http://127.0.0.1:{fake_port}/v1}}
+models:
+  pass: {{provider: fake, input: 1.00, output: 2.00, upstream: fake-pass}}
+  s64: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-64-0}}
+tiers: {{simple: [pass], medium: [pass], complex: [pass]}}
+baseline: pass
+""")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    with ExitStack() as stack:
+        fake = [PY, "-m", "tests.fakes.openai_provider", "--port", str(fake_port)]
+        stack.enter_context(running(fake, {**env, "PYTHONPATH": str(ROOT)}, ROOT))
+        ports: dict[str, int] = {}
+        for i, tree in enumerate(args.trees):
+            port = free_port()
+            serve = [PY, "-m", "proxy", "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
+            tree_env = {**env, "PYTHONPATH": str(tree.resolve()), "SMR_LEDGER_PATH": str(work / f"ledger{i}.sqlite3")}
+            stack.enter_context(running(serve, tree_env, tree.resolve()))
+            ports[str(tree)] = port
+        wait_http(fake_port, "/health", 20)
+        for port in ports.values():
+            wait_http(port, "/health", 60)
+        conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name, port in ports.items()}
+        direct_conn = http.client.HTTPConnection("127.0.0.1", fake_port, timeout=30)
+        times: dict[str, list[float]] = {"direct": [], **{name: [] for name in ports}}
+        for serial in range(args.n):
+            times["direct"].append(one(direct_conn, args.mode, True, serial))
+            for name, conn in conns.items():
+                times[name].append(one(conn, args.mode, False, serial))
+    direct = statistics.median(times["direct"][WARMUP:])
+    print(f"{args.mode}: direct p50 {direct * 1000:.3f} ms ({args.n - WARMUP} rounds)")
+    for name in ports:
+        p50 = statistics.median(times[name][WARMUP:])
+        print(f"  {name}: p50 {p50 * 1000:.3f} ms, added {(p50 - direct) * 1000:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
