@@ -11,7 +11,8 @@ embedded SQLite ledger and once with the Postgres ledger when Postgres answers),
 (`litellm[proxy]` in its own venv, bench/.venv-litellm, offline with LITELLM_LOCAL_MODEL_COST_MAP),
 then measures:
 
-1. added latency, non-streamed: a passthrough model, `model=auto` (classifier on), ledger on Postgres;
+1. added latency, non-streamed: a passthrough model, `model=auto` (classifier on, a new prompt each
+   time) against LiteLLM's own local router (`auto_router/complexity_router`), ledger on Postgres;
 2. streaming: added time to first token, and per-chunk overhead over 64 chunks; a 40 ms gap between
    chunks is reported as a Nagle stall;
 3. throughput at 1, 32 and 256 concurrent connections (wrk), error counts, and each proxy's RSS;
@@ -349,6 +350,17 @@ baseline: pass
                                 "litellm_params": {"model": f"openai/{up}", "api_base": fake_url, "api_key": "sk-fake"},
                             }
                             for name, up in (("pass", "fake-pass"), ("s64", "stream-64-0"), ("held", "stream-60-1000"))
+                        ]
+                        + [
+                            {  # LiteLLM's own local router (rule-based complexity scoring), every tier on `pass`
+                                "model_name": "auto",
+                                "litellm_params": {
+                                    "model": "auto_router/complexity_router",
+                                    "complexity_router_config": {
+                                        "tiers": dict.fromkeys(("SIMPLE", "MEDIUM", "COMPLEX", "REASONING"), "pass")
+                                    },
+                                },
+                            }
                         ],
                         "general_settings": {"master_key": "sk-bench"},
                     }
@@ -382,15 +394,19 @@ baseline: pass
                 )
             )
         auto = Target("smr auto", ours_port, "/v1", "auto", targets[1].headers, ours.pid)
+        routed = [auto]
+        if litellm:
+            lite = targets[-1]
+            routed.append(Target("litellm auto", lite.port, lite.prefix, "auto", lite.headers, lite.pid))
         print(f"logs in {logs}", file=sys.stderr)
 
         # 1. added latency, non-streamed
-        latency_targets = [*targets[:2], auto, *targets[2:]]
+        latency_targets = [*targets[:2], auto, *targets[2:], *routed[1:]]
         bodies = {t.name: t.body() for t in latency_targets}
         counter = iter(range(10**9))
 
         def body_for(t: Target) -> bytes:
-            if t is auto:  # a new prompt every time: the classifier's cache must not answer for it
+            if t in routed:  # a new prompt every time: no classifier cache can answer for it
                 return t.body(content=f"{PROMPTS[next(counter) % len(PROMPTS)]} (#{next(counter)})")
             return bodies[t.name]
 
