@@ -1,4 +1,4 @@
-"""LangChain's ChatOpenAI, pointed at the proxy, works plain and streamed."""
+"""Framework clients pointed at the proxy: LangChain's ChatOpenAI and LlamaIndex's OpenAILike, plain and streamed."""
 
 from __future__ import annotations
 
@@ -23,3 +23,15 @@ def test_langchain_with_usage_streaming(proxy: ProxyServer) -> None:
         total = chunk if total is None else total + chunk
     assert total is not None and total.usage_metadata is not None
     assert total.usage_metadata["output_tokens"] > 0
+
+
+def test_llama_index_openai_like_chat_complete_and_stream(proxy: ProxyServer) -> None:
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai_like import OpenAILike
+
+    llm = OpenAILike(model="auto", api_base=proxy.url, api_key="unused", is_chat_model=True, max_retries=0, timeout=10)
+    reply = llm.chat([ChatMessage(role="user", content="hello from llama-index")])
+    assert reply.message.content == "You said: hello from llama-index"
+    streamed = "".join(r.delta or "" for r in llm.stream_chat([ChatMessage(role="user", content="stream it")]))
+    assert streamed == "You said: stream it"
+    assert llm.complete("complete me").text == "You said: complete me"
