@@ -40,11 +40,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     import asyncio
 
-    import msgspec
-
     from proxy.errors import RouterError
     from proxy.ledger import read_stats
     from proxy.ledger.stats import table
+    from proxy.records import to_json
     from proxy.stats import window
 
     config = configuration.load(configuration.config_path(args.config, os.environ))
@@ -55,7 +54,7 @@ def _stats(args: argparse.Namespace) -> int:
         print(f"smr: {exc.message}", file=sys.stderr)
         return 1
     if args.json:
-        print(msgspec.json.Encoder(decimal_format="number").encode(stats).decode())
+        print(to_json(stats).decode())
     else:
         print(table(stats))
     return 0

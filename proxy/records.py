@@ -60,13 +60,32 @@ def cost(price: Model, usage: Usage) -> Decimal:
     return total / PER_TOKENS
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        # fixed-point digits, exactly: 4.9E-7 becomes 0.00000049 (and 0E-10 becomes 0)
+        return msgspec.Raw(format(value.normalize() if value else Decimal(0), "f").encode())
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_json(value: object) -> bytes:
+    """JSON for records and stats: money as exact fixed-point numbers, never floats or exponents.
+
+    msgspec writes a Decimal as its `str()`, which turns small amounts into 4.9E-7: valid JSON,
+    but not what a finance team wants to read or paste into a spreadsheet.
+    """
+    return msgspec.json.encode(_plain(msgspec.to_builtins(value, builtin_types=(Decimal, datetime))))
+
+
 class LogLedger:
     """Writes each record as one JSON line to the `smr.requests` logger."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("smr.requests")
-        self._encode = msgspec.json.Encoder(decimal_format="number").encode
 
     def record(self, row: RequestRecord) -> None:
         if self._log.isEnabledFor(logging.INFO):
-            self._log.info(self._encode(row).decode())
+            self._log.info(to_json(row).decode())

@@ -9,13 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import msgspec
 from litestar import Request, Response, get
 
 from proxy.errors import InvalidRequest, RouteNotFound
 from proxy.ledger.stats import Stats, parse_window
-
-_encode = msgspec.json.Encoder(decimal_format="number").encode  # exact digits, not floats
+from proxy.records import to_json
 
 
 class StatsSource(Protocol):
@@ -53,4 +51,4 @@ async def stats(request: Request[Any, Any, Any]) -> Response[bytes]:
         raise RouteNotFound("This proxy runs without a cost ledger; /v1/stats is not available.")
     query = request.query_params
     since, until = window(query.get("since"), query.get("until"), query.get("window"))
-    return Response(_encode(await source.stats(since, until)), media_type="application/json")
+    return Response(to_json(await source.stats(since, until)), media_type="application/json")

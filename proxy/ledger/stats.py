@@ -1,7 +1,7 @@
 """What `/v1/stats` and `smr stats` report: totals, savings and latency over a time window.
 
 The Postgres store aggregates in SQL; the SQLite store reads the window's rows and calls
-`aggregate` here. Money is `Decimal` throughout and leaves as exact JSON numbers.
+`aggregate` here. Money is `Decimal` throughout and leaves as exact fixed-point JSON numbers (`proxy.records.to_json`).
 """
 
 from __future__ import annotations
