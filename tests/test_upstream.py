@@ -6,9 +6,11 @@ Whatever the pool, the rest of the proxy sees the same `Response`/`Stream` and t
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 
+import httpx
 import pytest
 
 from adapters.base import HttpRequest
@@ -107,5 +109,21 @@ async def test_a_stream_closed_early_frees_the_provider(provider: FakeOpenAI, po
                 break
             await asyncio.sleep(0.01)
         assert provider.disconnects > before, "the provider kept streaming to a closed response"
+    finally:
+        await upstream.aclose()
+
+
+async def test_a_compressed_stream_arrives_decoded() -> None:
+    sse = b'data: {"choices":[]}\n\ndata: [DONE]\n\n'
+
+    def provider(request: httpx.Request) -> httpx.Response:
+        assert "gzip" in request.headers.get("accept-encoding", "")  # httpx offers it by default
+        return httpx.Response(200, headers={"content-encoding": "gzip"}, content=gzip.compress(sse))
+
+    upstream = Upstream(httpx.MockTransport(provider))
+    try:
+        stream = await upstream.open_stream(chat("http://provider.test/v1", "x", stream=True), 5)
+        assert b"".join([c async for c in stream.chunks()]) == sse
+        await stream.aclose()
     finally:
         await upstream.aclose()
