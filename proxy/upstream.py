@@ -16,6 +16,7 @@ the plain dicts of Ollama's wire format, with its error answers as `Response`s l
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
@@ -60,6 +61,12 @@ def _mapped(url: str, timeout: float) -> Iterator[None]:
 
 def _timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
+
+
+def _proxy_in_env() -> bool:
+    return any(
+        os.environ.get(name) or os.environ.get(name.lower()) for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    )
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -122,7 +129,11 @@ class Upstream:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S)
             self._session = aiohttp.ClientSession(
-                connector=connector, skip_auto_headers=("user-agent", "accept-encoding", "content-type")
+                connector=connector,
+                skip_auto_headers=("user-agent", "accept-encoding", "content-type"),
+                # HTTP(S)_PROXY / NO_PROXY, as httpx honours them; only when one is set, since
+                # aiohttp then re-reads the environment (and ~/.netrc) on every request
+                trust_env=_proxy_in_env(),
             )
         return self._session
 

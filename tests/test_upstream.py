@@ -127,3 +127,21 @@ async def test_a_compressed_stream_arrives_decoded() -> None:
         await stream.aclose()
     finally:
         await upstream.aclose()
+
+
+@pytest.mark.parametrize("pool", POOLS)
+async def test_an_http_proxy_in_the_environment_is_used(
+    provider: FakeOpenAI, pool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fake answers absolute-form request lines too, so it can stand in for a forward proxy;
+    # provider.invalid does not resolve, so an answer proves the request went through the proxy.
+    monkeypatch.setenv("HTTP_PROXY", provider.url.removesuffix("/v1"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    upstream = Upstream(pool)  # type: ignore[arg-type]
+    try:
+        answer = await upstream.send(chat("http://provider.invalid/v1", "fake-x"), 5)
+        assert answer.status == 200
+        assert provider.requests[-1][0] == "http://provider.invalid/v1/chat/completions"
+    finally:
+        await upstream.aclose()
