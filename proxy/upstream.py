@@ -137,23 +137,23 @@ class Upstream:
             )
         return self._session
 
-    @staticmethod
-    def _aiohttp_timeout(seconds: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=None, sock_connect=min(seconds, CONNECT_TIMEOUT), sock_read=seconds)
+    def _aiohttp_request(self, request: HttpRequest, timeout: float) -> Any:
+        """aiohttp's request, awaitable (the response) or `async with` (released after the block)."""
+        return self._aiohttp().request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.body,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(timeout, CONNECT_TIMEOUT), sock_read=timeout),
+            allow_redirects=False,
+        )
 
     async def send(self, request: HttpRequest, timeout: float) -> Response:
         """The whole answer, within `timeout` seconds from first byte sent to last byte read."""
         with _mapped(request.url, timeout):
             async with asyncio.timeout(timeout):
                 if self._client is None:
-                    async with self._aiohttp().request(
-                        request.method,
-                        request.url,
-                        headers=request.headers,
-                        data=request.body,
-                        timeout=self._aiohttp_timeout(timeout),
-                        allow_redirects=False,
-                    ) as answer:
+                    async with self._aiohttp_request(request, timeout) as answer:
                         return Response(answer.status, _headers(answer.raw_headers), await answer.read())
                 response = await self._client.request(
                     request.method,
@@ -168,14 +168,7 @@ class Upstream:
         """Send and wait for the status line; `timeout` also bounds each wait for the next chunk."""
         with _mapped(request.url, timeout):
             if self._client is None:
-                answer = await self._aiohttp().request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    data=request.body,
-                    timeout=self._aiohttp_timeout(timeout),
-                    allow_redirects=False,
-                )
+                answer = await self._aiohttp_request(request, timeout)
 
                 async def close() -> None:
                     answer.close()  # close, not release: an unread body must not go back to the pool
