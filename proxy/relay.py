@@ -143,26 +143,17 @@ async def relay(
 
     seen_content = False
     async for events in batches():
-        while events:
-            # Until the first content, one event at a time: it leaves without waiting for the rest
-            # of the network read to be translated. After it, a read is one write to the client.
-            if seen_content:
-                now, events = events, []
-            else:
-                now, events = events[:1], events[1:]
-            out = translate(now)
-            if out:
-                if not seen_content and state.content_chars:
-                    seen_content = True
-                    on_content()
-                yield out
-            if failed:
-                error = failed[0]
-                if isinstance(error, StreamFailure):
-                    raise from_provider(error.failure, provider=deployment.provider)
-                raise _bad_payload(deployment, error)
-            if state.done:
-                break
+        out = translate(events)
+        if out:
+            if not seen_content and state.content_chars:
+                seen_content = True
+                on_content()
+            yield out
+        if failed:
+            error = failed[0]
+            if isinstance(error, StreamFailure):
+                raise from_provider(error.failure, provider=deployment.provider)
+            raise _bad_payload(deployment, error)
         if state.done:
             break
     if not (state.done or state.finish_reason):
