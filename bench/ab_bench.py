@@ -6,9 +6,10 @@
     python bench/ab_bench.py auto /tmp/before .            # added p50, model=auto, a new prompt each time
 
 One fake provider (`tests.fakes.openai_provider`, from this tree) and one `python -m proxy serve`
-per tree (its own code on PYTHONPATH, SQLite ledger); each round sends one request to the fake
-directly and one through every build, so noise hits them alike. Prints medians (the first 50
-rounds are warm-up). A change is worth keeping when it wins in the same run.
+per tree (its own code on PYTHONPATH and as the working directory, SQLite ledger; logs in a temp
+dir); each round sends one request to the fake directly and one through every build, so noise hits
+them alike. Prints medians (the first 50 rounds are warm-up). A change is worth keeping when it wins
+in the same run.
 """
 
 from __future__ import annotations
@@ -18,31 +19,18 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.proxy_bench import free_port, wait_http
+from bench.proxy_bench import fake_command, free_port, process, serve_command, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
-PY = sys.executable
 WARMUP = 50
-
-
-@contextmanager
-def running(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def body(model: str, stream: bool, content: str = "hello") -> bytes:
@@ -82,25 +70,15 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="smr-ab-"))
     fake_port = free_port()
     config = work / "ab.yaml"
-    config.write_text(f"""
-providers:
-  fake: {{adapter: openai, base_url: http://127.0.0.1:{fake_port}/v1}}
-models:
-  pass: {{provider: fake, input: 1.00, output: 2.00, upstream: fake-pass}}
-  s64: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-64-0}}
-tiers: {{simple: [pass], medium: [pass], complex: [pass]}}
-baseline: pass
-""")
+    write_config(config, fake_port)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     with ExitStack() as stack:
-        fake = [PY, "-m", "tests.fakes.openai_provider", "--port", str(fake_port)]
-        stack.enter_context(running(fake, {**env, "PYTHONPATH": str(ROOT)}, ROOT))
+        stack.enter_context(process(fake_command(fake_port), {**env, "PYTHONPATH": str(ROOT)}, work / "fake.log"))
         ports: dict[str, int] = {}
         for i, tree in enumerate(args.trees):
             port = free_port()
-            serve = [PY, "-m", "proxy", "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
             tree_env = {**env, "PYTHONPATH": str(tree.resolve()), "SMR_LEDGER_PATH": str(work / f"ledger{i}.sqlite3")}
-            stack.enter_context(running(serve, tree_env, tree.resolve()))
+            stack.enter_context(process(serve_command(config, port), tree_env, work / f"smr{i}.log", tree.resolve()))
             ports[str(tree)] = port
         wait_http(fake_port, "/health", 20)
         for port in ports.values():

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ab_bench import body, running
-from bench.proxy_bench import free_port, wait_http
+from bench.ab_bench import body
+from bench.proxy_bench import fake_command, free_port, process, serve_command, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,24 +46,15 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="smr-coloc-"))
     fake_port = free_port()
     config = work / "coloc.yaml"
-    config.write_text(f"""
-providers:
-  fake: {{adapter: openai, base_url: http://127.0.0.1:{fake_port}/v1}}
-models:
-  pass: {{provider: fake, input: 1.00, output: 2.00, upstream: fake-pass}}
-tiers: {{simple: [pass], medium: [pass], complex: [pass]}}
-baseline: pass
-""")
+    write_config(config, fake_port)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(ROOT)
     with ExitStack() as stack:
-        fake = [sys.executable, "-m", "tests.fakes.openai_provider", "--port", str(fake_port)]
-        stack.enter_context(running(fake, env, ROOT))
+        stack.enter_context(process(fake_command(fake_port), env, work / "fake.log"))
         ports = [free_port(), free_port()]
         for i, port in enumerate(ports):
-            serve = [sys.executable, "-m", "proxy", "serve", "--config", str(config), "--port", str(port)]
             ledger = {"SMR_LEDGER_PATH": str(work / f"ledger{i}.sqlite3")}
-            stack.enter_context(running([*serve, "--log-level", "warning"], {**env, **ledger}, ROOT))
+            stack.enter_context(process(serve_command(config, port), {**env, **ledger}, work / f"smr{i}.log"))
         wait_http(fake_port, "/health", 20)
         for port in ports:
             wait_http(port, "/health", 60)

@@ -111,9 +111,10 @@ class Target:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> Iterator[subprocess.Popen[bytes]]:
+    """`cmd` running (its output in `log`) until the block ends. `python -m` imports from `cwd` first."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         yield proc
     finally:
@@ -122,6 +123,28 @@ def process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subproce
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def write_config(path: Path, fake_port: int) -> None:
+    """The proxy's config for the benchmarks: every tier on `pass`, all models on the fake provider."""
+    path.write_text(f"""
+providers:
+  fake: {{adapter: openai, base_url: http://127.0.0.1:{fake_port}/v1}}
+models:
+  pass: {{provider: fake, input: 1.00, output: 2.00, upstream: fake-pass}}
+  s64: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-64-0}}
+  held: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-60-1000, timeout: 120}}
+tiers: {{simple: [pass], medium: [pass], complex: [pass]}}
+baseline: pass
+""")
+
+
+def fake_command(port: int) -> list[str]:
+    return [PY, "-m", "tests.fakes.openai_provider", "--port", str(port)]
+
+
+def serve_command(config: Path, port: int) -> list[str]:
+    return [PY, "-m", "proxy", "serve", "--config", str(config), "--port", str(port), "--log-level", "warning"]
 
 
 def ensure_litellm() -> Path | None:
@@ -281,62 +304,22 @@ def main() -> None:
     fake_port, ours_port, pg_port, lite_port = free_port(), free_port(), free_port(), free_port()
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
     config = logs / "smr.yaml"
-    config.write_text(f"""
-providers:
-  fake: {{adapter: openai, base_url: {fake_url}}}
-models:
-  pass: {{provider: fake, input: 1.00, output: 2.00, upstream: fake-pass}}
-  s64: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-64-0}}
-  held: {{provider: fake, input: 1.00, output: 2.00, upstream: stream-60-1000, timeout: 120}}
-tiers: {{simple: [pass], medium: [pass], complex: [pass]}}
-baseline: pass
-""")
+    write_config(config, fake_port)
     results: dict[str, object] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
     with ExitStack() as exits:
         stack = exits.enter_context
-        fake = stack(
-            process([PY, "-m", "tests.fakes.openai_provider", "--port", str(fake_port)], env, logs / "fake.log")
-        )
+        fake = stack(process(fake_command(fake_port), env, logs / "fake.log"))
         wait_http(fake_port, "/health", 20)
         targets = [Target("direct", fake_port, "/v1", "fake-pass", {"content-type": "application/json"}, fake.pid)]
         smr_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
         smr_env["SMR_LEDGER_PATH"] = str(logs / "ledger.sqlite3")
-        ours = stack(
-            process(
-                [
-                    str(Path(PY).with_name("smr")),
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--port",
-                    str(ours_port),
-                    "--log-level",
-                    "warning",
-                ],
-                smr_env,
-                logs / "smr.log",
-            )
-        )
+        ours = stack(process(serve_command(config, ours_port), smr_env, logs / "smr.log"))
         wait_http(ours_port, "/health", 60)
         targets.append(Target("smr", ours_port, "/v1", "pass", {"content-type": "application/json"}, ours.pid))
         pg = postgres_url()
         if pg:
-            pg_proc = stack(
-                process(
-                    [
-                        str(Path(PY).with_name("smr")),
-                        "serve",
-                        "--config",
-                        str(config),
-                        "--port",
-                        str(pg_port),
-                        "--log-level",
-                        "warning",
-                    ],
-                    {**smr_env, "DATABASE_URL": pg},
-                    logs / "smr-pg.log",
-                )
-            )
+            pg_env = {**smr_env, "DATABASE_URL": pg}
+            pg_proc = stack(process(serve_command(config, pg_port), pg_env, logs / "smr-pg.log"))
             wait_http(pg_port, "/health", 60)
             targets.append(Target("smr+pg", pg_port, "/v1", "pass", {"content-type": "application/json"}, pg_proc.pid))
         litellm = None if args.no_litellm else ensure_litellm()
