@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import openai
 import pytest
 import uvicorn
 
@@ -103,6 +105,14 @@ class ProxyServer:
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@contextmanager
+def sdk_client(config_text: str, env: dict[str, str]) -> Iterator[openai.OpenAI]:
+    """The official SDK pointed at a proxy serving `config_text` (rows go to a MemoryLedger)."""
+    app = create_app(configuration.parse(config_text), env=env, ledger=MemoryLedger())
+    with ProxyServer(app) as proxy:
+        yield openai.OpenAI(base_url=proxy.url, api_key="unused", max_retries=0)
 
 
 @pytest.fixture(scope="session")

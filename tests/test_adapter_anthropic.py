@@ -15,10 +15,8 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from adapters import anthropic
 from adapters.base import BadPayload, StreamFailure, Target
 from adapters.sse import ServerSentEvent
-from proxy import config as configuration
-from proxy.app import create_app
 from proxy.errors import from_provider
-from tests.conftest import MemoryLedger, ProxyServer
+from tests.conftest import sdk_client
 from tests.fakes.anthropic_provider import KEY, FakeAnthropic
 from tests.fakes.wire import FIXTURES, Threaded, sse_events_split_everywhere
 
@@ -317,10 +315,8 @@ def provider() -> Iterator[FakeAnthropic]:
 
 @pytest.fixture(scope="module")
 def client(provider: FakeAnthropic) -> Iterator[openai.OpenAI]:
-    config = configuration.parse(CONFIG.format(url=provider.url))
-    app = create_app(config, env={"ANTHROPIC_KEY": KEY}, ledger=MemoryLedger())
-    with ProxyServer(app) as proxy:
-        yield openai.OpenAI(base_url=proxy.url, api_key="unused", max_retries=0)
+    with sdk_client(CONFIG.format(url=provider.url), {"ANTHROPIC_KEY": KEY}) as sdk:
+        yield sdk
 
 
 def test_sdk_plain_answer_and_the_header_that_reports_the_default(

@@ -15,11 +15,9 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from adapters import ollama
 from adapters.base import BadPayload, StreamFailure, Target
 from adapters.sse import ServerSentEvent
-from proxy import config as configuration
-from proxy.app import create_app
 from proxy.errors import UpstreamUnreachable, from_provider
 from proxy.upstream import Upstream
-from tests.conftest import MemoryLedger, ProxyServer
+from tests.conftest import sdk_client
 from tests.fakes.ollama_provider import FakeOllama
 from tests.fakes.wire import FIXTURES, Threaded
 
@@ -253,10 +251,8 @@ resilience: {{retries: 0, breaker_failures: 1000}}  # these tests are about tran
 
 @pytest.fixture(scope="module")
 def client(provider: FakeOllama) -> Iterator[openai.OpenAI]:
-    config = configuration.parse(CONFIG.format(url=provider.url))
-    app = create_app(config, env={}, ledger=MemoryLedger())
-    with ProxyServer(app) as proxy:
-        yield openai.OpenAI(base_url=proxy.url, api_key="unused", max_retries=0)
+    with sdk_client(CONFIG.format(url=provider.url), {}) as sdk:
+        yield sdk
 
 
 def test_sdk_plain_and_streamed_text(client: openai.OpenAI, provider: FakeOllama) -> None:

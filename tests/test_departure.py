@@ -17,6 +17,7 @@ class Client:
     def __init__(self) -> None:
         self.left = asyncio.Event()
         self.sent: list[dict[str, Any]] = []
+        self.finished: list[bool] = []  # what the stream's `finish(gone)` was called with
 
     def leave(self) -> None:
         self.left.set()
@@ -28,6 +29,9 @@ class Client:
     async def send(self, message: Any) -> None:
         self.sent.append(message)
         await asyncio.sleep(0)
+
+    async def finish(self, gone: bool) -> None:
+        self.finished.append(gone)
 
 
 async def test_guard_returns_the_result_while_the_client_stays() -> None:
@@ -101,12 +105,7 @@ async def test_stream_sends_every_piece_then_ends_and_finishes_once() -> None:
     client = Client()
     departure = Departure(client.receive)
     closed: list[str] = []
-    finished: list[bool] = []
-
-    async def finish(gone: bool) -> None:
-        finished.append(gone)
-
-    await departure.stream(client.send, [(b"content-type", b"text/event-stream")], pieces(closed, 3, 0), finish)
+    await departure.stream(client.send, [(b"content-type", b"text/event-stream")], pieces(closed, 3, 0), client.finish)
     assert client.sent[0] == {
         "type": "http.response.start",
         "status": 200,
@@ -114,23 +113,18 @@ async def test_stream_sends_every_piece_then_ends_and_finishes_once() -> None:
     }
     assert [m["body"] for m in client.sent[1:]] == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n", b""]
     assert [m["more_body"] for m in client.sent[1:]] == [True, True, True, False]
-    assert finished == [False] and closed == ["upstream closed"]
+    assert client.finished == [False] and closed == ["upstream closed"]
 
 
 async def test_stream_stops_when_the_client_leaves_and_says_so() -> None:
     client = Client()
     departure = Departure(client.receive)
     closed: list[str] = []
-    finished: list[bool] = []
-
-    async def finish(gone: bool) -> None:
-        finished.append(gone)
-
     asyncio.get_running_loop().call_later(0.05, client.leave)
     started = asyncio.get_running_loop().time()
-    await departure.stream(client.send, [], pieces(closed, 1000, 0.01), finish)  # returns, does not raise
+    await departure.stream(client.send, [], pieces(closed, 1000, 0.01), client.finish)  # returns, does not raise
     assert asyncio.get_running_loop().time() - started < 1, "kept streaming to nobody"
-    assert finished == [True] and closed == ["upstream closed"]
+    assert client.finished == [True] and closed == ["upstream closed"]
     assert client.sent[-1]["more_body"] is True  # no clean end was sent
     task = asyncio.current_task()
     assert task is not None and task.cancelling() == 0

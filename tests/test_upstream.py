@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import json
 import socket
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -26,6 +27,13 @@ def provider(fake: FakeOpenAI) -> FakeOpenAI:
     return fake  # the session's fake provider, served from its own thread
 
 
+@pytest.fixture(params=POOLS)
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Upstream]:
+    client = Upstream(request.param)
+    yield client
+    await client.aclose()
+
+
 def chat(fake_url: str, model: str, *, stream: bool = False) -> HttpRequest:
     body = {"model": model, "messages": [{"role": "user", "content": "one two three"}], "stream": stream}
     return HttpRequest(
@@ -40,77 +48,57 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("pool", POOLS)
-async def test_plain_answer_and_error_status(provider: FakeOpenAI, pool: str) -> None:
-    upstream = Upstream(pool)  # type: ignore[arg-type]
-    try:
-        ok = await upstream.send(chat(provider.url, "fake-x"), 5)
-        assert ok.status == 200 and ok.headers["content-type"] == "application/json"
-        assert json.loads(ok.body)["choices"][0]["message"]["content"] == "You said: one two three"
-        failed = await upstream.send(chat(provider.url, "fail-429"), 5)
-        assert failed.status == 429 and failed.headers["retry-after"] == "7"
-        assert json.loads(failed.body)["error"]["type"]
-    finally:
-        await upstream.aclose()
+async def test_plain_answer_and_error_status(provider: FakeOpenAI, upstream: Upstream) -> None:
+    ok = await upstream.send(chat(provider.url, "fake-x"), 5)
+    assert ok.status == 200 and ok.headers["content-type"] == "application/json"
+    assert json.loads(ok.body)["choices"][0]["message"]["content"] == "You said: one two three"
+    failed = await upstream.send(chat(provider.url, "fail-429"), 5)
+    assert failed.status == 429 and failed.headers["retry-after"] == "7"
+    assert json.loads(failed.body)["error"]["type"]
 
 
-@pytest.mark.parametrize("pool", POOLS)
-async def test_stream_arrives_whole_and_the_connection_is_reused(provider: FakeOpenAI, pool: str) -> None:
-    upstream = Upstream(pool)  # type: ignore[arg-type]
-    try:
-        for _ in range(3):
-            stream = await upstream.open_stream(chat(provider.url, "fake-x", stream=True), 5)
-            assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
-            data = b"".join([c async for c in stream.chunks()])
-            await stream.aclose()
-            assert data.endswith(b"data: [DONE]\n\n") and data.count(b"data: ") >= 5
-        error = await upstream.open_stream(chat(provider.url, "fail-500", stream=True), 5)
-        assert error.status == 500 and json.loads(await error.read())["error"]
-        await error.aclose()
-    finally:
-        await upstream.aclose()
-
-
-@pytest.mark.parametrize("pool", POOLS)
-async def test_transport_failures_become_the_proxy_errors(provider: FakeOpenAI, pool: str) -> None:
-    upstream = Upstream(pool)  # type: ignore[arg-type]
-    try:
-        with pytest.raises(UpstreamUnreachable, match=r"cannot reach 127\.0\.0\.1"):
-            await upstream.send(chat(f"http://127.0.0.1:{free_port()}/v1", "fake-x"), 5)
-        with pytest.raises(UpstreamTimeout, match=r"did not answer within 0\.3 s"):
-            await upstream.send(chat(provider.url, "hang"), 0.3)
-        with pytest.raises(UpstreamTimeout):
-            await upstream.open_stream(chat(provider.url, "hang", stream=True), 0.3)
-        with pytest.raises(UpstreamUnreachable):
-            await upstream.send(chat(provider.url, "reset"), 5)
-        stream = await upstream.open_stream(chat(provider.url, "cut", stream=True), 5)
-        seen: list[bytes] = []
-        with pytest.raises(UpstreamUnreachable):
-            async for chunk in stream.chunks():
-                seen.append(chunk)
+async def test_stream_arrives_whole_and_the_connection_is_reused(provider: FakeOpenAI, upstream: Upstream) -> None:
+    for _ in range(3):
+        stream = await upstream.open_stream(chat(provider.url, "fake-x", stream=True), 5)
+        assert stream.status == 200 and stream.headers["content-type"].startswith("text/event-stream")
+        data = b"".join([c async for c in stream.chunks()])
         await stream.aclose()
-        assert b"".join(seen).count(b"data: ") >= 1  # what came before the cut was handed on
-    finally:
-        await upstream.aclose()
+        assert data.endswith(b"data: [DONE]\n\n") and data.count(b"data: ") >= 5
+    error = await upstream.open_stream(chat(provider.url, "fail-500", stream=True), 5)
+    assert error.status == 500 and json.loads(await error.read())["error"]
+    await error.aclose()
 
 
-@pytest.mark.parametrize("pool", POOLS)
-async def test_a_stream_closed_early_frees_the_provider(provider: FakeOpenAI, pool: str) -> None:
-    upstream = Upstream(pool)  # type: ignore[arg-type]
-    try:
-        before = provider.disconnects
-        stream = await upstream.open_stream(chat(provider.url, "drip", stream=True), 5)
-        chunks = stream.chunks()
-        await anext(chunks)
-        await chunks.aclose()
-        await stream.aclose()
-        for _ in range(100):
-            if provider.disconnects > before:
-                break
-            await asyncio.sleep(0.01)
-        assert provider.disconnects > before, "the provider kept streaming to a closed response"
-    finally:
-        await upstream.aclose()
+async def test_transport_failures_become_the_proxy_errors(provider: FakeOpenAI, upstream: Upstream) -> None:
+    with pytest.raises(UpstreamUnreachable, match=r"cannot reach 127\.0\.0\.1"):
+        await upstream.send(chat(f"http://127.0.0.1:{free_port()}/v1", "fake-x"), 5)
+    with pytest.raises(UpstreamTimeout, match=r"did not answer within 0\.3 s"):
+        await upstream.send(chat(provider.url, "hang"), 0.3)
+    with pytest.raises(UpstreamTimeout):
+        await upstream.open_stream(chat(provider.url, "hang", stream=True), 0.3)
+    with pytest.raises(UpstreamUnreachable):
+        await upstream.send(chat(provider.url, "reset"), 5)
+    stream = await upstream.open_stream(chat(provider.url, "cut", stream=True), 5)
+    seen: list[bytes] = []
+    with pytest.raises(UpstreamUnreachable):
+        async for chunk in stream.chunks():
+            seen.append(chunk)
+    await stream.aclose()
+    assert b"".join(seen).count(b"data: ") >= 1  # what came before the cut was handed on
+
+
+async def test_a_stream_closed_early_frees_the_provider(provider: FakeOpenAI, upstream: Upstream) -> None:
+    before = provider.disconnects
+    stream = await upstream.open_stream(chat(provider.url, "drip", stream=True), 5)
+    chunks = stream.chunks()
+    await anext(chunks)
+    await chunks.aclose()
+    await stream.aclose()
+    for _ in range(100):
+        if provider.disconnects > before:
+            break
+        await asyncio.sleep(0.01)
+    assert provider.disconnects > before, "the provider kept streaming to a closed response"
 
 
 async def test_a_compressed_stream_arrives_decoded() -> None:
