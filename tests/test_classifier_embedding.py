@@ -21,8 +21,8 @@ from proxy.classify.embedding import (
     _clip_text,
     clip_ids,
 )
-from proxy.classify.finetune import DIM, SCALE
-from proxy.classify.head_fit import head_spec
+from proxy.classify.finetune import COMPLEX_WEIGHT, DIM, FALLS_SHORT, OUTPUTS, SCALE, targets
+from proxy.classify.head_fit import MIX, head_spec
 from proxy.classify.rules import RuleClassifier
 from proxy.config import Router
 from proxy.router import tier_for
@@ -115,8 +115,8 @@ def test_long_text_keeps_both_ends_before_tokenising() -> None:
 def test_head_spec_reproduces_the_network_input_scaling() -> None:
     rng = np.random.default_rng(0)
     n_feat = len(FEATURE_NAMES)
-    w = rng.normal(size=(2, DIM + n_feat))
-    b = rng.normal(size=2)
+    w = rng.normal(size=(OUTPUTS, DIM + n_feat))
+    b = rng.normal(size=OUTPUTS)
     mean, scale = rng.normal(size=n_feat), rng.uniform(0.5, 2.0, size=n_feat)
     head = Head(head_spec((w.tolist(), b.tolist()), mean, scale))
     emb = rng.normal(size=DIM)
@@ -125,4 +125,20 @@ def test_head_spec_reproduces_the_network_input_scaling() -> None:
     expected = 1 / (1 + np.exp(-(w @ np.concatenate([emb * SCALE, (feats - mean) / scale]) + b)))
     got = head.outputs(np.concatenate([emb, feats]).astype(np.float32))
     assert np.allclose(got, expected, atol=1e-4)
-    assert head.difficulty(np.concatenate([emb, feats]).astype(np.float32)) == pytest.approx(expected.mean(), abs=1e-4)
+    d = head.difficulty(np.concatenate([emb, feats]).astype(np.float32))
+    assert d == pytest.approx(float(expected @ np.asarray(MIX)), abs=1e-4)
+
+
+def test_training_targets_teach_quality_rows_only_the_falls_short_output() -> None:
+    # three tier rows (simple, medium, complex), then two quality rows (weak fell short, weak was fine)
+    target = targets([0, 1, 2, None, None], [None, None, None, 1.0, 0.0])
+    assert target.values.tolist() == [
+        [0, 0, FALLS_SHORT[0]],
+        [1, 0, FALLS_SHORT[1]],
+        [1, 1, FALLS_SHORT[2]],
+        [0, 0, 1],
+        [0, 0, 0],
+    ]
+    # tier rows weigh in all three outputs (complex counts double in P(>= medium)); quality rows only in the last
+    assert target.weights.tolist() == [[1, 1, 1], [1, 1, 1], [COMPLEX_WEIGHT, 1, 1], [0, 0, 1], [0, 0, 1]]
+    assert target.values.shape == (5, OUTPUTS)

@@ -1,12 +1,19 @@
-"""Fine-tuning all-MiniLM-L6-v2 end to end on the tier labels (used only by `smr train`).
+"""Fine-tuning all-MiniLM-L6-v2 end to end (used only by `smr train`).
 
 The network is exactly what serving computes, so nothing is lost between training and the
 shipped files: the runtime's token ids (first and last tokens), BERT, mean pooling, L2
 normalisation, then one linear layer over [√384 · embedding ⊕ standardised cheap features] with
-two sigmoid outputs, P(tier ≥ medium) and P(tier = complex) (an ordinal target). Complex prompts
-weigh `COMPLEX_WEIGHT` times more in the first output, since sending them to the small model is
-the costliest mistake. The word-piece embedding table stays frozen (it is most of the weights and
-the labels are few). Torch is imported here and only inside functions.
+three sigmoid outputs: P(tier ≥ medium) and P(tier = complex) (an ordinal target), and
+P(weak falls short). d mixes all three (`proxy.classify.head_fit.MIX`).
+
+Two kinds of rows teach it. Tier rows (data/tiers) train all three outputs; their third target
+is 0 / ½ / 1 for simple / medium / complex, so the task agrees with the tiers where both are
+known. Quality rows (the RouteLLM training parts: MMLU and GSM8K questions with a strong and a
+weak model's correctness) train only the third output, on "strong right, weak wrong"; a fresh
+sample of `QUALITY_PER_EPOCH` of them joins every epoch. Complex prompts weigh `COMPLEX_WEIGHT`
+times more in the first output, since sending them to the small model is the costliest mistake.
+The word-piece embedding table stays frozen (it is most of the weights and the labels are few).
+Torch is imported here and only inside functions.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 DIM = 384
 HEADS = 12
@@ -30,6 +37,13 @@ WEIGHT_DECAY = 0.01
 WARMUP = 0.1
 SCHEDULE_EPOCHS = 4  # linear decay to zero over this many epochs; CV picks where to stop
 COMPLEX_WEIGHT = 2.0
+OUTPUTS = 3  # P(>= medium), P(complex), P(weak falls short)
+# The first layers of MiniLM's six: with the quality rows, three route as well as six (README,
+# "What was tried") at half the cost per prompt, which is most of what routing adds to a request.
+LAYERS = 3
+FALLS_SHORT = (0.0, 0.5, 1.0)  # the third target of a simple / medium / complex tier row
+# quality rows sampled into each epoch, by set (GSM8K is small, so it is drawn more often)
+QUALITY_PER_EPOCH = {"routellm_gsm8k_dev": 300, "routellm_mmlu_dev": 900}
 
 
 def _torch() -> Any:
@@ -57,8 +71,10 @@ def build_net(n_features: int, seed: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(source_dir()), attn_implementation="eager")
+            self.bert.encoder.layer = self.bert.encoder.layer[:LAYERS]
+            self.bert.config.num_hidden_layers = LAYERS
             self.bert.embeddings.word_embeddings.weight.requires_grad_(False)
-            self.head = torch.nn.Linear(DIM + n_features, 2)
+            self.head = torch.nn.Linear(DIM + n_features, OUTPUTS)
 
         def hidden(self, ids: Any, mask: Any, types: Any) -> Any:
             return self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
@@ -96,14 +112,14 @@ def _batches(ids: Sequence[list[int]], index: Sequence[int], rng: Any) -> list[l
     return batches
 
 
-def ordinal_probs(net: Any, ids: Sequence[list[int]], feats: Any, index: Sequence[int]) -> Any:
-    """index-by-2 array of P(≥ medium), P(complex), in `index` order."""
+def output_probs(net: Any, ids: Sequence[list[int]], feats: Any, index: Sequence[int]) -> Any:
+    """index-by-3 array of P(≥ medium), P(complex), P(weak falls short), in `index` order."""
     import numpy as np
 
     torch = _torch()
     feats_t = torch.as_tensor(np.asarray(feats, dtype=np.float32))
     net.eval()
-    out = np.zeros((len(index), 2), dtype=np.float32)
+    out = np.zeros((len(index), OUTPUTS), dtype=np.float32)
     where = {j: k for k, j in enumerate(index)}
     order = sorted(index, key=lambda j: len(ids[j]))
     with torch.no_grad():
@@ -134,30 +150,52 @@ def embeddings(net: Any, ids: Sequence[list[int]]) -> Any:
     return out
 
 
+class Targets(NamedTuple):
+    """Per-row targets and loss weights of the three outputs (rows-by-3 float32 arrays)."""
+
+    values: Any
+    weights: Any
+
+
+def targets(tiers: Sequence[int | None], falls_short: Sequence[float | None]) -> Targets:
+    """Tier rows (rank 0/1/2) train every output; quality rows (falls short 0/1) only the third."""
+    import numpy as np
+
+    values = np.zeros((len(tiers), OUTPUTS), dtype=np.float32)
+    weights = np.zeros((len(tiers), OUTPUTS), dtype=np.float32)
+    for j, (tier, short) in enumerate(zip(tiers, falls_short, strict=True)):
+        if tier is not None:
+            values[j] = (tier >= 1, tier >= 2, FALLS_SHORT[tier])
+            weights[j] = (COMPLEX_WEIGHT if tier == 2 else 1.0, 1.0, 1.0)
+        elif short is not None:
+            values[j, 2], weights[j, 2] = short, 1.0
+    return Targets(values, weights)
+
+
 def fine_tune(
     ids: Sequence[list[int]],
     feats: Any,
-    labels: Any,
+    target: Targets,
     fit_index: Sequence[int],
+    quality: dict[str, Sequence[int]],
     *,
     seed: int,
     epochs: int,
     after_epoch: Callable[[int, Any], None] | None = None,
     label: str = "",
 ) -> Any:
-    """Train on `fit_index` for `epochs` epochs of the `SCHEDULE_EPOCHS` schedule; returns the net.
+    """Train for `epochs` epochs of the `SCHEDULE_EPOCHS` schedule; returns the net.
 
-    `feats` are the standardised cheap features of every row (a float32 array); `labels` the tier
-    ranks 0/1/2. `after_epoch(epoch, net)` runs after each epoch (the CV scores held-out rows there).
+    Every epoch is `fit_index` (tier rows) plus, for each quality set named in `quality`, a fresh
+    sample of `QUALITY_PER_EPOCH[name]` of its rows. `feats` are the standardised cheap features of
+    every row (a float32 array). `after_epoch(epoch, net)` runs after each epoch (the CV scores
+    held-out rows there).
     """
     import numpy as np
 
     torch = _torch()
     feats_t = torch.tensor(np.asarray(feats, dtype=np.float32))
-    y = np.asarray(labels)
-    targets = torch.tensor(np.stack([y >= 1, y >= 2], 1).astype(np.float32))
-    weights = torch.ones(len(y), 2)
-    weights[torch.tensor(y == 2), 0] = COMPLEX_WEIGHT
+    values, weights = torch.tensor(target.values), torch.tensor(target.weights)
     net = build_net(feats_t.shape[1], seed)
     rng = np.random.RandomState(seed)
     groups = [
@@ -165,7 +203,8 @@ def fine_tune(
         {"params": list(net.head.parameters()), "lr": HEAD_LR},
     ]
     optimizer = torch.optim.AdamW(groups, weight_decay=WEIGHT_DECAY)
-    total = math.ceil(len(fit_index) / BATCH) * SCHEDULE_EPOCHS
+    drawn = {name: min(QUALITY_PER_EPOCH[name], len(rows)) for name, rows in quality.items()}
+    total = math.ceil((len(fit_index) + sum(drawn.values())) / BATCH) * SCHEDULE_EPOCHS
     warm = max(int(WARMUP * total), 1)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(total - warm, 1)))
@@ -173,12 +212,15 @@ def fine_tune(
     net.train()
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
-        for batch in _batches(ids, fit_index, rng):
+        index = list(fit_index)
+        for name, rows in sorted(quality.items()):
+            index.extend(int(j) for j in rng.choice(np.asarray(rows), drawn[name], replace=False))
+        for batch in _batches(ids, index, rng):
             x, mask = _pad(ids, batch)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                net(x, mask, feats_t[batch]), targets[batch], weight=weights[batch]
+            losses = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(x, mask, feats_t[batch]), values[batch], weight=weights[batch], reduction="sum"
             )
-            loss.backward()
+            (losses / len(batch)).backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             optimizer.step()
             schedule.step()

