@@ -1,0 +1,107 @@
+"""What the training recipe's choices buy: one fine-tune per variant, scored after every epoch.
+
+    pip install -e '.[train]'
+    python bench/recipe_compare.py                     # the shipped recipe (3 layers, quality rows)
+    python bench/recipe_compare.py --layers 6          # all of MiniLM's layers
+    python bench/recipe_compare.py --no-quality        # tier rows only
+
+Each run fine-tunes on data/tiers/train.jsonl (plus, unless --no-quality, the RouteLLM training
+parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix) and for the tier
+outputs alone: tier accuracy and under-routing on the validation split, with thresholds tuned on
+the training split's own scores (no cross-validation, so a little optimistic; the same for every
+variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores; a variant is
+worth its cost when it wins at the same epoch, in the same session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from proxy.classify import finetune
+from proxy.classify.datasets import Row, load_rows
+from proxy.classify.embedding import HEAD_TOKENS, MAX_TOKENS, token_ids
+from proxy.classify.evaluate import quality_metrics, tier_metrics
+from proxy.classify.features import cheap_features
+from proxy.classify.head_fit import MIX, RANK, standardiser, tune_thresholds
+from proxy.classify.train import QUALITY_SETS, SEED
+from proxy.router import tier_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=finetune.LAYERS)
+    parser.add_argument("--no-quality", action="store_true", help="train on the tier rows only")
+    parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
+    args = parser.parse_args()
+    finetune.LAYERS = args.layers
+    public = ROOT / "data" / "public"
+    train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
+    quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
+    checks: dict[str, list[Row]] = {
+        "valid": load_rows(ROOT / "data" / "tiers" / "valid.jsonl"),
+        **{name: load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
+    }
+    every = list(train)
+    index: dict[str, list[int]] = {}
+    for name, part in [*quality.items(), *checks.items()]:
+        index[name] = list(range(len(every), len(every) + len(part)))
+        every.extend(part)
+    tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every]
+    feats = np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32)
+    mean, scale = standardiser(feats[: len(train)])
+    z = (feats - mean) / scale
+    n_quality = sum(len(p) for p in quality.values())
+    target = finetune.targets(
+        [RANK[r.tier or ""] for r in train] + [None] * (len(every) - len(train)),
+        [None] * len(train)
+        + [float((r.score_strong or 0) > (r.score_weak or 0)) for r in every[len(train) : len(train) + n_quality]]
+        + [None] * (len(every) - len(train) - n_quality),
+    )
+    mixes = {"d": np.asarray(MIX, dtype=np.float32), "tier outputs": np.asarray([0.5, 0.5, 0.0], dtype=np.float32)}
+    report: list[dict[str, Any]] = []
+
+    def score(epoch: int, net: Any) -> None:
+        if epoch < 2:
+            return
+        probs = {name: finetune.output_probs(net, ids, z, rows) for name, rows in index.items() if name in checks}
+        fitted = finetune.output_probs(net, ids, z, range(len(train)))
+        for label, mix in mixes.items():
+            thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
+            valid = probs["valid"] @ mix
+            tiers = tier_metrics(
+                [r.tier or "" for r in checks["valid"]], [tier_for(float(s), thresholds) for s in valid]
+            )
+            line: dict[str, Any] = {"epoch": epoch, "score": label}
+            line |= {k: round(float(tiers[k]), 3) for k in ("accuracy", "under_routed", "complex_to_simple")}
+            for name in QUALITY_SETS:
+                rows = checks[name]
+                apgr = quality_metrics(
+                    (probs[name] @ mix).tolist(),
+                    [r.score_strong or 0.0 for r in rows],
+                    [r.score_weak or 0.0 for r in rows],
+                )["apgr"]
+                line[f"apgr_{name}"] = round(float(apgr), 3)
+            report.append(line)
+            print(json.dumps(line), flush=True)
+
+    fit_quality = {name: index[name] for name in quality}
+    finetune.fine_tune(ids, z, target, range(len(train)), fit_quality, seed=SEED, epochs=args.epochs, after_epoch=score)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
