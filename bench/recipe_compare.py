@@ -4,13 +4,14 @@
     python bench/recipe_compare.py                     # the shipped recipe (3 layers, quality rows)
     python bench/recipe_compare.py --layers 6          # all of MiniLM's layers
     python bench/recipe_compare.py --no-quality        # tier rows only
+    python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
 
 Each run fine-tunes on data/tiers/train.jsonl (plus, unless --no-quality, the RouteLLM training
 parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix) and for the tier
 outputs alone: tier accuracy and under-routing on the validation split, with thresholds tuned on
 the training split's own scores (no cross-validation, so a little optimistic; the same for every
-variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores; a variant is
-worth its cost when it wins at the same epoch, in the same session.
+variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores. The seed moves
+the APGR figures by a few hundredths (README), so judge a close call over several seeds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from proxy.classify.datasets import Row, load_rows
 from proxy.classify.embedding import HEAD_TOKENS, MAX_TOKENS, token_ids
 from proxy.classify.evaluate import quality_metrics, tier_metrics
 from proxy.classify.features import cheap_features
-from proxy.classify.head_fit import MIX, RANK, standardiser, tune_thresholds
+from proxy.classify.head_fit import FOLDS, MIX, RANK, standardiser, tune_thresholds
 from proxy.classify.train import QUALITY_SETS, SEED
 from proxy.router import tier_for
 
@@ -43,6 +44,7 @@ def main() -> int:
     parser.add_argument("--layers", type=int, default=finetune.LAYERS)
     parser.add_argument("--no-quality", action="store_true", help="train on the tier rows only")
     parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
+    parser.add_argument("--seed", type=int, default=SEED + FOLDS, help="default: smr train's final fit's")
     args = parser.parse_args()
     finetune.LAYERS = args.layers
     public = ROOT / "data" / "public"
@@ -50,7 +52,7 @@ def main() -> int:
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
     checks: dict[str, list[Row]] = {
         "valid": load_rows(ROOT / "data" / "tiers" / "valid.jsonl"),
-        **{name: load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
+        **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
     every = list(train)
     index: dict[str, list[int]] = {}
@@ -87,7 +89,7 @@ def main() -> int:
             )
             line: dict[str, Any] = {"epoch": epoch, "score": label}
             line |= {k: round(float(tiers[k]), 3) for k in ("accuracy", "under_routed", "complex_to_simple")}
-            for name in QUALITY_SETS:
+            for name in (f"{q}_holdout" for q in QUALITY_SETS):  # not the training parts' names
                 rows = checks[name]
                 apgr = quality_metrics(
                     (probs[name] @ mix).tolist(),
@@ -99,7 +101,9 @@ def main() -> int:
             print(json.dumps(line), flush=True)
 
     fit_quality = {name: index[name] for name in quality}
-    finetune.fine_tune(ids, z, target, range(len(train)), fit_quality, seed=SEED, epochs=args.epochs, after_epoch=score)
+    finetune.fine_tune(
+        ids, z, target, range(len(train)), fit_quality, seed=args.seed, epochs=args.epochs, after_epoch=score
+    )
     return 0
 
 
