@@ -108,8 +108,8 @@ class Head:
     """Standardise [embedding ⊕ cheap features], then linear (or one ReLU layer) → k sigmoids → d.
 
     head.json: {"mean": [F], "scale": [F], "layers": [{"w": [[F]…], "b": […]}…], "mix": [k]}.
-    d = clip(Σ mix_i · sigmoid(z_i), 0, 1): with two ordinal outputs P(≥medium), P(complex) and
-    mix [0.5, 0.5], d is their average.
+    d = clip(Σ mix_i · sigmoid(z_i), 0, 1). The shipped head has three outputs, P(≥ medium),
+    P(complex) and P(weak model falls short), mixed 0.5 : 0.5 : 0.3 (normalised to sum to 1).
     """
 
     def __init__(self, spec: dict[str, Any]) -> None:
