@@ -1,0 +1,68 @@
+"""Why classification costs more inside the proxy than back to back: `python bench/classifier_cold.py`.
+
+Scores distinct short prompts with the shipped classifier, each way in turn, a few rounds:
+back to back; after a 15 ms sleep (the core idles, as between the proxy's requests); after reading
+64 MB (the caches are evicted, the core never idles); and each of those called on the event loop
+("inline") or through anyio's worker thread, as the server does. Prints the median µs of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from proxy.classify import Prompt
+from proxy.classify.embedding import EmbeddingClassifier
+
+GAP = 0.015
+EVICT_BYTES = 64 * 1024 * 1024
+
+
+async def measure(rounds: int, prompts: int) -> dict[str, float]:
+    import anyio.to_thread
+    import numpy as np
+
+    classifier = EmbeddingClassifier()
+    classifier.load()
+    junk = np.ones(EVICT_BYTES // 8)
+    times: dict[str, list[float]] = {}
+    serial = 0
+    for _ in range(rounds):
+        for before in ("back to back", "after 15 ms idle", "after reading 64 MB"):
+            for how in ("inline", "worker thread"):
+                samples = []
+                for _ in range(prompts):
+                    serial += 1
+                    if before == "after 15 ms idle":
+                        await asyncio.sleep(GAP)
+                    elif before == "after reading 64 MB":
+                        junk.sum()
+                    prompt = Prompt(f"Write a Python function that merges two sorted lists, variant {serial}")
+                    started = time.perf_counter()
+                    if how == "inline":
+                        classifier.score(prompt)
+                    else:
+                        await anyio.to_thread.run_sync(classifier.score, prompt)
+                    samples.append(time.perf_counter() - started)
+                times.setdefault(f"{before}, {how}", []).append(statistics.median(samples[10:]))
+    return {name: statistics.median(values) * 1e6 for name, values in times.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=120)
+    args = parser.parse_args()
+    for name, micros in asyncio.run(measure(args.rounds, args.prompts)).items():
+        print(f"{name:<40} {micros:8.0f} µs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
