@@ -39,9 +39,9 @@ def body(model: str, stream: bool, content: str = "hello") -> bytes:
 
 def one(conn: http.client.HTTPConnection, mode: str, direct: bool, serial: int) -> float:
     """Seconds to the first content chunk (stream) or to the whole answer (plain, auto)."""
-    headers = {"content-type": "application/json"}
-    started = time.perf_counter()
     if mode == "stream":
+        started = time.perf_counter()
+        headers = {"content-type": "application/json"}
         conn.request("POST", "/v1/chat/completions", body(("stream-64-0" if direct else "s64"), True), headers)
         response = conn.getresponse()
         first = 0.0
@@ -50,10 +50,15 @@ def one(conn: http.client.HTTPConnection, mode: str, direct: bool, serial: int) 
                 first = time.perf_counter() - started
         return first
     if mode == "plain":
-        conn.request("POST", "/v1/chat/completions", body("fake-pass" if direct else "pass", False), headers)
-    else:  # a new prompt each time, so the classifier's cache cannot answer
-        text = f"Write a short poem about the sea, variant {serial}"
-        conn.request("POST", "/v1/chat/completions", body("fake-pass" if direct else "auto", False, text), headers)
+        return request(conn, "fake-pass" if direct else "pass")
+    # a new prompt each time, so the classifier's cache cannot answer
+    return request(conn, "fake-pass" if direct else "auto", f"Write a short poem about the sea, variant {serial}")
+
+
+def request(conn: http.client.HTTPConnection, model: str, content: str = "hello") -> float:
+    """Seconds for one non-streamed chat completion."""
+    started = time.perf_counter()
+    conn.request("POST", "/v1/chat/completions", body(model, False, content), {"content-type": "application/json"})
     response = conn.getresponse()
     response.read()
     if response.status != 200:

@@ -22,20 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ab_bench import body
+from bench.ab_bench import request
 from bench.proxy_bench import fake_command, free_port, process, serve_command, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def request(conn: http.client.HTTPConnection, model: str, content: str = "hello") -> float:
-    started = time.perf_counter()
-    conn.request("POST", "/v1/chat/completions", body(model, False, content), {"content-type": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    if response.status != 200:
-        raise RuntimeError(f"HTTP {response.status}")
-    return time.perf_counter() - started
 
 
 def main() -> int:
