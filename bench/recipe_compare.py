@@ -26,11 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proxy.classify import finetune
 from proxy.classify.datasets import Row, load_rows
-from proxy.classify.embedding import HEAD_TOKENS, MAX_TOKENS, token_ids
 from proxy.classify.evaluate import quality_metrics, tier_metrics
-from proxy.classify.features import cheap_features
 from proxy.classify.head_fit import FOLDS, MIX, RANK, standardiser, tune_thresholds
-from proxy.classify.train import QUALITY_SETS, SEED
+from proxy.classify.train import QUALITY_SETS, SEED, training_inputs
 from proxy.router import tier_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     import numpy as np
-    from tokenizers import Tokenizer
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=finetune.LAYERS)
@@ -54,32 +51,17 @@ def main() -> int:
         "valid": load_rows(ROOT / "data" / "tiers" / "valid.jsonl"),
         **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
-    every = list(train)
-    index: dict[str, list[int]] = {}
-    for name, part in [*quality.items(), *checks.items()]:
-        index[name] = list(range(len(every), len(every) + len(part)))
-        every.extend(part)
-    tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every]
-    feats = np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32)
-    mean, scale = standardiser(feats[: len(train)])
-    z = (feats - mean) / scale
-    n_quality = sum(len(p) for p in quality.values())
-    target = finetune.targets(
-        [RANK[r.tier or ""] for r in train] + [None] * (len(every) - len(train)),
-        [None] * len(train)
-        + [float((r.score_strong or 0) > (r.score_weak or 0)) for r in every[len(train) : len(train) + n_quality]]
-        + [None] * (len(every) - len(train) - n_quality),
-    )
+    inputs = training_inputs(train, quality, checks)
+    ids = inputs.ids
+    mean, scale = standardiser(inputs.feats[: len(train)])
+    z = (inputs.feats - mean) / scale
     mixes = {"d": np.asarray(MIX, dtype=np.float32), "tier outputs": np.asarray([0.5, 0.5, 0.0], dtype=np.float32)}
     report: list[dict[str, Any]] = []
 
     def score(epoch: int, net: Any) -> None:
         if epoch < 2:
             return
-        probs = {name: finetune.output_probs(net, ids, z, rows) for name, rows in index.items() if name in checks}
+        probs = {name: finetune.output_probs(net, ids, z, rows) for name, rows in inputs.others.items()}
         fitted = finetune.output_probs(net, ids, z, range(len(train)))
         for label, mix in mixes.items():
             thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
@@ -89,7 +71,7 @@ def main() -> int:
             )
             line: dict[str, Any] = {"epoch": epoch, "score": label}
             line |= {k: round(float(tiers[k]), 3) for k in ("accuracy", "under_routed", "complex_to_simple")}
-            for name in (f"{q}_holdout" for q in QUALITY_SETS):  # not the training parts' names
+            for name in (f"{q}_holdout" for q in QUALITY_SETS):
                 rows = checks[name]
                 apgr = quality_metrics(
                     (probs[name] @ mix).tolist(),
@@ -100,9 +82,8 @@ def main() -> int:
             report.append(line)
             print(json.dumps(line), flush=True)
 
-    fit_quality = {name: index[name] for name in quality}
     finetune.fine_tune(
-        ids, z, target, range(len(train)), fit_quality, seed=args.seed, epochs=args.epochs, after_epoch=score
+        ids, z, inputs.target, range(len(train)), inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score
     )
     return 0
 

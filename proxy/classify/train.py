@@ -22,7 +22,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proxy.classify.datasets import Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
 from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, EmbeddingClassifier, token_ids
@@ -30,6 +30,9 @@ from proxy.classify.evaluate import baselines, quality_metrics, tier_metrics
 from proxy.classify.features import cheap_features
 from proxy.config import Thresholds
 from proxy.router import tier_for
+
+if TYPE_CHECKING:
+    from proxy.classify.finetune import Targets
 
 SEED = 20250807
 VALID_SHARE = 0.25
@@ -72,6 +75,52 @@ def _scores(classifier: EmbeddingClassifier, rows: list[Row], label: str) -> lis
     return out
 
 
+class Inputs(NamedTuple):
+    """Rows as the network reads them, and what it is taught: tier rows, quality rows, then others."""
+
+    ids: list[list[int]]
+    feats: Any  # raw cheap features, rows-by-F float32 (standardise with the tier rows' statistics)
+    labels: Any  # tier ranks of the tier rows
+    target: Targets
+    quality: dict[str, Sequence[int]]  # each quality set's row indices (trained on)
+    others: dict[str, Sequence[int]]  # each other set's row indices (only scored)
+
+
+def training_inputs(
+    rows: list[Row], quality_rows: dict[str, list[Row]], others: dict[str, list[Row]] | None = None
+) -> Inputs:
+    """`smr train`'s inputs for tier `rows` and the quality sets; `others` are appended, untaught."""
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from proxy.classify import finetune
+    from proxy.classify.head_fit import RANK
+
+    tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    every = list(rows)
+    index: dict[str, dict[str, Sequence[int]]] = {"quality": {}, "others": {}}
+    for kind, sets in (("quality", quality_rows), ("others", others or {})):
+        for name, part in sorted(sets.items()):
+            index[kind][name] = list(range(len(every), len(every) + len(part)))
+            every.extend(part)
+    taught = len(rows) + sum(len(part) for part in quality_rows.values())
+    labels = np.asarray([RANK[r.tier or ""] for r in rows])
+    falls_short = [float((r.score_strong or 0.0) > (r.score_weak or 0.0)) for r in every[len(rows) : taught]]
+    return Inputs(
+        ids=[token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every],
+        feats=np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32),
+        labels=labels,
+        target=finetune.targets(
+            [*labels.tolist(), *([None] * (len(every) - len(rows)))],
+            [None] * len(rows) + falls_short + [None] * (len(every) - taught),
+        ),
+        quality=index["quality"],
+        others=index["others"],
+    )
+
+
 def _fit(
     rows: list[Row], quality_rows: dict[str, list[Row]], model_dir: Path
 ) -> tuple[dict[str, Any], Thresholds, dict[str, Any]]:
@@ -80,31 +129,17 @@ def _fit(
     `rows` are the tier training rows; `quality_rows` the RouteLLM training parts, by set name.
     """
     import numpy as np
-    from tokenizers import Tokenizer
 
     from proxy.classify import finetune
-    from proxy.classify.head_fit import COST, FOLDS, MIX, RANK, cross_validate, difficulty, head_spec, standardiser
+    from proxy.classify.head_fit import COST, FOLDS, MIX, cross_validate, difficulty, head_spec, standardiser
 
-    tokenizer = Tokenizer.from_file(str(finetune.source_dir() / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    every = list(rows)
-    quality: dict[str, Sequence[int]] = {}
-    for name, part in sorted(quality_rows.items()):
-        quality[name] = list(range(len(every), len(every) + len(part)))
-        every.extend(part)
-    ids = [token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every]
-    feats = np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32)
-    labels = np.asarray([RANK[r.tier or ""] for r in rows])
-    target = finetune.targets(
-        [*labels.tolist(), *([None] * (len(every) - len(rows)))],
-        [None] * len(rows) + [float((r.score_strong or 0.0) > (r.score_weak or 0.0)) for r in every[len(rows) :]],
-    )
-    cv = cross_validate(ids, feats, labels, target, quality, seed=SEED)
+    inputs = training_inputs(rows, quality_rows)
+    ids, feats = inputs.ids, inputs.feats
+    cv = cross_validate(ids, feats, inputs.labels, inputs.target, inputs.quality, seed=SEED)
     mean, scale = standardiser(feats[: len(rows)])
     z = (feats - mean) / scale
     net = finetune.fine_tune(
-        ids, z, target, range(len(rows)), quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all"
+        ids, z, inputs.target, range(len(rows)), inputs.quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all"
     )
     finetune.export(net, model_dir)
     (model_dir / "head.json").write_text(json.dumps(head_spec(finetune.head_layer(net), mean, scale)))
