@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,17 @@ def test_long_input_is_clipped_and_scored(classifier: EmbeddingClassifier) -> No
     assert clip_ids([1, 2, 3], 128, 32) == [1, 2, 3]
     paste = "Meeting notes. " * 3000 + "\nWhat's the phone number in the signature?"
     assert 0.0 <= classifier.score(Prompt(paste)).score <= 1.0
+
+
+def test_classifier_leaves_no_thread_spinning_after_a_run(classifier: EmbeddingClassifier) -> None:
+    """onnxruntime's pool threads left to spin burn ~50 ms of a core after every run (CPU time, not wall)."""
+    burned = []
+    for i in range(5):
+        classifier.score(Prompt(f"Write a Python function that merges two sorted lists, variant {i}"))
+        cpu = time.process_time()  # all threads of this process
+        time.sleep(0.05)
+        burned.append(time.process_time() - cpu)
+    assert sorted(burned)[2] < 0.015, burned
 
 
 def test_missing_files_raise_an_actionable_error(tmp_path: Path) -> None:

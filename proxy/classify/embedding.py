@@ -34,6 +34,10 @@ HEAD_TOKENS = 32
 # Two intra-op threads cut a 128-token prompt from ~11 to ~7 ms on the fused int8 graph and cost
 # short prompts nothing; more threads gain little for one sequence this small.
 THREADS = 2
+# onnxruntime's pool threads spin while a run lasts; by default they go on spinning after it, which
+# burned ~50 ms of a core after every classification, CPU that the event loop, the ledger and the
+# provider's requests needed (`bench/classifier_cold.py`). Stopping them costs a wake-up per run.
+SPIN_AFTER_RUN = False
 # Characters kept before tokenising (a quarter from the start, the rest from the end): enough for
 # 128 word pieces of prose or code, and tokenising a megabyte paste costs no more than a paragraph.
 MAX_CHARS = 1000
@@ -88,6 +92,8 @@ class Encoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        if not SPIN_AFTER_RUN:
+            options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def encode(self, text: str) -> Vector:
