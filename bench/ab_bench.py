@@ -18,6 +18,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -91,10 +92,13 @@ def main() -> int:
         conns = {name: http.client.HTTPConnection("127.0.0.1", port, timeout=30) for name, port in ports.items()}
         direct_conn = http.client.HTTPConnection("127.0.0.1", fake_port, timeout=30)
         times: dict[str, list[float]] = {"direct": [], **{name: [] for name in ports}}
+        order = list(conns)
+        shuffle = random.Random(7).shuffle
         for serial in range(args.n):
             times["direct"].append(one(direct_conn, args.mode, True, serial))
-            for name, conn in conns.items():
-                times[name].append(one(conn, args.mode, False, serial))
+            shuffle(order)  # no build always runs right after the same other one (and its leftover work)
+            for name in order:
+                times[name].append(one(conns[name], args.mode, False, serial))
     direct = statistics.median(times["direct"][WARMUP:])
     print(f"{args.mode}: direct p50 {direct * 1000:.3f} ms ({args.n - WARMUP} rounds)")
     for name in ports:

@@ -11,8 +11,9 @@ embedded SQLite ledger and once with the Postgres ledger when Postgres answers),
 (`litellm[proxy]` in its own venv, bench/.venv-litellm, offline with LITELLM_LOCAL_MODEL_COST_MAP),
 then measures:
 
-1. added latency, non-streamed: a passthrough model, `model=auto` (classifier on, a new prompt each
-   time) against LiteLLM's own local router (`auto_router/complexity_router`), ledger on Postgres;
+1. added latency, non-streamed: a passthrough model, and `model=auto` (classifier on, a new prompt
+   each time) against LiteLLM's own local router (`auto_router/complexity_router`), each on both of
+   our processes (SQLite and Postgres ledger); every round visits the targets in a new order;
 2. streaming: added time to first token, and per-chunk overhead over 64 chunks; a 40 ms gap between
    chunks is reported as a Nagle stall;
 3. throughput at 1, 32 and 256 concurrent connections (wrk), error counts, and each proxy's RSS;
@@ -28,6 +29,7 @@ import asyncio
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -210,13 +212,21 @@ def interleaved(
     measure: Callable[[http.client.HTTPConnection, Target], float],
     warmup: int = 50,
 ) -> dict[str, list[float]]:
+    """`samples` rounds, one request to each target per round, in a new shuffled order every round.
+
+    A fixed order gives every target the same predecessor, and a proxy's work after its response
+    (LiteLLM's logging callbacks, a ledger write) then always lands on the same neighbour's figure.
+    """
     conns = {t.name: http.client.HTTPConnection("127.0.0.1", t.port, timeout=30) for t in targets}
+    order = list(targets)
+    shuffle = random.Random(7).shuffle
     for _ in range(warmup):
         for t in targets:
             measure(conns[t.name], t)
     out: dict[str, list[float]] = {t.name: [] for t in targets}
     for _ in range(samples):
-        for t in targets:
+        shuffle(order)
+        for t in order:
             out[t.name].append(measure(conns[t.name], t))
     for conn in conns.values():
         conn.close()
@@ -376,15 +386,12 @@ def main() -> None:
                     lite.pid,
                 )
             )
-        auto = Target("smr auto", ours_port, "/v1", "auto", targets[1].headers, ours.pid)
-        routed = [auto]
-        if litellm:
-            lite = targets[-1]
-            routed.append(Target("litellm auto", lite.port, lite.prefix, "auto", lite.headers, lite.pid))
+        # model=auto on each of our processes, and LiteLLM's router
+        routed = [Target(f"{t.name} auto", t.port, t.prefix, "auto", t.headers, t.pid) for t in targets[1:]]
         print(f"logs in {logs}", file=sys.stderr)
 
         # 1. added latency, non-streamed
-        latency_targets = [*targets[:2], auto, *targets[2:], *routed[1:]]
+        latency_targets = [*targets, *routed]
         bodies = {t.name: t.body() for t in latency_targets}
         counter = iter(range(10**9))
 
