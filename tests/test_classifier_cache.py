@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.classify import Prompt, Scored
-from proxy.classify.cache import CachedClassifier
+from proxy.classify.cache import LOOP_CHARS, CachedClassifier
 
 
 class Counting:
@@ -59,3 +59,16 @@ def test_cached_answers_only_what_was_scored_and_never_calls_the_model() -> None
     assert cache.cached(Prompt("hello", turns=2)) is None
     assert inner.calls == ["hello"]
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_a_huge_prompt_is_looked_up_in_score_not_on_the_loop() -> None:
+    inner = Counting()
+    cache = CachedClassifier(inner)
+    paste = Prompt("x" * (LOOP_CHARS + 1) + " what is the phone number?")
+    scored = cache.score(paste)
+    assert cache.cached(paste) is None  # not hashed on the event loop
+    assert cache.score(paste) == scored  # but still a hit where the worker thread asks
+    assert inner.calls == [paste.text]
+    edge = Prompt("x" * LOOP_CHARS)
+    cache.score(edge)
+    assert cache.cached(edge) is not None  # up to the limit, the loop still asks

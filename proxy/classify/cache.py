@@ -13,6 +13,9 @@ from collections import OrderedDict
 
 from proxy.classify import Classifier, Prompt, Scored
 
+# The longest text `cached` hashes on the event loop (~40 µs of hashing).
+LOOP_CHARS = 65536
+
 
 def prompt_key(prompt: Prompt) -> bytes:
     return hashlib.blake2b(f"{prompt.turns}\x00{prompt.text}".encode(), digest_size=16).digest()
@@ -34,7 +37,13 @@ class CachedClassifier:
         self._lock = threading.Lock()
 
     def cached(self, prompt: Prompt) -> Scored | None:
-        """The stored result, if any: microseconds, so the server asks on the event loop first."""
+        """The stored result, if any: microseconds, so the server asks on the event loop first.
+
+        None, without looking, for a text longer than `LOOP_CHARS`: hashing 8 MB holds the loop for
+        ~19 ms; `score` looks it up in the worker thread instead, where the hash releases the GIL.
+        """
+        if len(prompt.text) > LOOP_CHARS:
+            return None
         return self._get(prompt_key(prompt))
 
     def _get(self, key: bytes) -> Scored | None:
