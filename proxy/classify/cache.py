@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from proxy.classify import Classifier, Prompt, Scored
 
-# The longest text `cached` hashes on the event loop (~40 µs of hashing).
+# The longest text `cached` hashes on the event loop (~0.15 ms of hashing here; 8 MB took ~19 ms).
 LOOP_CHARS = 65536
 
 
