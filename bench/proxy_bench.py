@@ -17,6 +17,7 @@ then measures:
 2. streaming: added time to first token, and per-chunk overhead over 64 chunks; a 40 ms gap between
    chunks is reported as a Nagle stall;
 3. throughput at 1, 32 and 256 concurrent connections (wrk), error counts, and each proxy's RSS;
+   and `model=auto` at 32 connections, a new prompt every request;
 4. hundreds of long streams held open at once: how many, and at what memory.
 
 Medians and p99 are quoted; the machine is noisy, so compare within one run.
@@ -55,6 +56,18 @@ PROMPTS = [
     "Here is my invoice: ACME Corp, order 5512, 3 x widgets at $12.50, shipping $4.99, total $42.49. "
     "Payment due within 30 days to account 00112233. What is the total and when is it due?",
 ]
+
+
+def cpu_name() -> str:
+    """The CPU's model and its widest int8 instructions: the classifier's speed depends on both."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = re.search(r"model name\s*:\s*(.*)", info)
+    flags = set(m.group(1).split()) if (m := re.search(r"flags\s*:\s*(.*)", info)) else set()
+    simd = next((f for f in ("avx512_vnni", "avx_vnni", "avx512f", "avx2") if f in flags), "no AVX2")
+    return f"{name.group(1).strip() if name else 'unknown CPU'} ({simd})"
 
 
 def free_port() -> int:
@@ -233,10 +246,27 @@ def interleaved(
     return out
 
 
-def wrk(target: Target, connections: int, seconds: int, body: bytes) -> dict[str, float]:
+# Lua for wrk: every request gets a prompt of its own (PROMPTS in turn, numbered per wrk thread),
+# put where the body says PROMPT, so no classifier cache can answer.
+DISTINCT_LUA = """
+local made = 0
+function setup(thread) made = made + 1; thread:set("tid", made) end
+local prompts = {%s}
+local serial = 0
+function request()
+  serial = serial + 1
+  local text = prompts[serial %% #prompts + 1] .. " (#" .. tid .. "-" .. serial .. ")"
+  return wrk.format(nil, nil, nil, (string.gsub(wrk.body, "PROMPT", text)))
+end
+"""
+
+
+def wrk(target: Target, connections: int, seconds: int, body: bytes, distinct: bool = False) -> dict[str, float]:
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     headers = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in target.headers.items())
     script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n{headers}')
+    if distinct:  # the prompts are plain ASCII with no % (string.gsub's escape)
+        script.write(DISTINCT_LUA % ", ".join(json.dumps(p) for p in PROMPTS))
     script.close()
     threads = min(2, connections)
     run = subprocess.run(
@@ -315,7 +345,7 @@ def main() -> None:
     fake_url = f"http://127.0.0.1:{fake_port}/v1"
     config = logs / "smr.yaml"
     write_config(config, fake_port)
-    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
+    results: dict[str, object] = {"machine": f"{os.cpu_count()} cores, {cpu_name()}, Python {sys.version.split()[0]}"}
     with ExitStack() as exits:
         stack = exits.enter_context
         fake = stack(process(fake_command(fake_port), env, logs / "fake.log"))
@@ -445,6 +475,10 @@ def main() -> None:
                     figures = wrk(t, conc, seconds, bodies[t.name])
                     figures["rss_mb"] = tree_rss_mb(t.pid) if t.pid else 0.0
                     throughput.setdefault(str(conc), {})[t.name] = figures
+            for t in routed:  # model=auto at 32 connections, a new prompt every request
+                figures = wrk(t, 32, seconds, t.body(content="PROMPT"), distinct=True)
+                figures["rss_mb"] = tree_rss_mb(t.pid) if t.pid else 0.0
+                throughput["32"][t.name] = figures
         results["throughput"] = throughput
 
         # 4. long streams held open
