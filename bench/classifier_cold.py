@@ -19,18 +19,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proxy.classify import Prompt, embedding
+from proxy.classify import Prompt
+from proxy.classify.embedding import EmbeddingClassifier
 
 GAP = 0.015
 AFTER = 0.05
 EVICT_BYTES = 64 * 1024 * 1024
 
 
-async def measure(rounds: int, prompts: int) -> dict[str, float]:
+async def measure(rounds: int, prompts: int, spin: bool) -> dict[str, float]:
     import anyio.to_thread
     import numpy as np
 
-    classifier = embedding.EmbeddingClassifier()
+    classifier = EmbeddingClassifier(spin=spin)
     classifier.load()
     junk = np.ones(EVICT_BYTES // 8)
     times: dict[str, list[float]] = {}
@@ -70,8 +71,7 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=120)
     parser.add_argument("--spin", action="store_true", help="pool threads spin on after a run")
     args = parser.parse_args()
-    embedding.SPIN_AFTER_RUN = args.spin
-    for name, micros in asyncio.run(measure(args.rounds, args.prompts)).items():
+    for name, micros in asyncio.run(measure(args.rounds, args.prompts, args.spin)).items():
         print(f"{name:<40} {micros:8.0f} µs")
     return 0
 

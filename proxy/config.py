@@ -76,6 +76,7 @@ class Router(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     thresholds: Thresholds = Thresholds()
     ollama: Ollama = Ollama()
     cache_size: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    spin: bool = False  # the embedding classifier's threads spin between runs (README: Benchmarks)
 
 
 class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -34,10 +34,6 @@ HEAD_TOKENS = 32
 # Two intra-op threads cut a 128-token prompt from ~11 to ~7 ms on the fused int8 graph and cost
 # short prompts nothing; more threads gain little for one sequence this small.
 THREADS = 2
-# onnxruntime's pool threads spin while a run lasts; by default they go on spinning after it, which
-# burned ~50 ms of a core after every classification, CPU that the event loop, the ledger and the
-# provider's requests needed (`bench/classifier_cold.py`). Stopping them costs a wake-up per run.
-SPIN_AFTER_RUN = False
 # Characters kept before tokenising (a quarter from the start, the rest from the end): enough for
 # 128 word pieces of prose or code, and tokenising a megabyte paste costs no more than a paragraph.
 MAX_CHARS = 1000
@@ -75,7 +71,12 @@ class Encoder:
     """Text → L2-normalised mean-pooled sentence embedding, as sentence-transformers computes it."""
 
     def __init__(
-        self, model_dir: Path, threads: int = 1, max_tokens: int = MAX_TOKENS, head_tokens: int = HEAD_TOKENS
+        self,
+        model_dir: Path,
+        threads: int = 1,
+        max_tokens: int = MAX_TOKENS,
+        head_tokens: int = HEAD_TOKENS,
+        spin: bool = False,
     ) -> None:
         import numpy as np
         import onnxruntime as ort
@@ -92,7 +93,10 @@ class Encoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        if not SPIN_AFTER_RUN:
+        # The pool threads spin while a run lasts; left to onnxruntime's default they go on spinning
+        # after it, ~50 ms of a core burned per classification that the event loop, the ledger and
+        # the provider needed (`bench/classifier_cold.py`). Stopping them costs a wake-up per run.
+        if not spin:
             options.add_session_config_entry("session.force_spinning_stop", "1")
         self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
@@ -156,7 +160,7 @@ class EmbeddingClassifier:
     name = "embedding"
     inline = False
 
-    def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = THREADS) -> None:
+    def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = THREADS, spin: bool = False) -> None:
         missing = missing_files(model_dir)
         if missing:
             raise ClassifierUnavailable(
@@ -166,6 +170,7 @@ class EmbeddingClassifier:
             )
         self.model_dir = model_dir
         self.threads = max(min(threads, os.cpu_count() or 1), 1)
+        self.spin = spin
         self._lock = threading.Lock()
         self._encoder_: Encoder | None = None
         self._head: Head | None = None
@@ -186,7 +191,7 @@ class EmbeddingClassifier:
                         self._head = Head(json.loads((self.model_dir / "head.json").read_text()))
                         max_tokens = int(self.meta.get("max_tokens", MAX_TOKENS))
                         head_tokens = int(self.meta.get("head_tokens", HEAD_TOKENS))
-                        self._encoder_ = Encoder(self.model_dir, self.threads, max_tokens, head_tokens)
+                        self._encoder_ = Encoder(self.model_dir, self.threads, max_tokens, head_tokens, self.spin)
                     except (OSError, ValueError, KeyError, RuntimeError) as exc:
                         raise ClassifierUnavailable(
                             f"cannot load the embedding classifier from {self.model_dir}: {exc}"

@@ -23,11 +23,11 @@ def _rules(_: Router, __: Path | None) -> Classifier:
     return RuleClassifier()
 
 
-def _embedding(_: Router, model_dir: Path | None) -> Classifier:
+def _embedding(settings: Router, model_dir: Path | None) -> Classifier:
     from proxy.classify.embedding import MODEL_DIR, ClassifierUnavailable, EmbeddingClassifier
 
     try:
-        return EmbeddingClassifier(model_dir or MODEL_DIR)
+        return EmbeddingClassifier(model_dir or MODEL_DIR, spin=settings.spin)
     except ClassifierUnavailable as exc:
         log.warning("%s; routing with the rule-based classifier instead", exc.message)
         return RuleClassifier()
