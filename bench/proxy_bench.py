@@ -14,6 +14,7 @@ then measures:
 1. added latency, non-streamed: a passthrough model, and `model=auto` (classifier on, a new prompt
    each time) against LiteLLM's own local router (`auto_router/complexity_router`), each on both of
    our processes (SQLite and Postgres ledger); every round visits the targets in a new order;
+   and the CPU each proxy still uses in the 100 ms after an answer has arrived;
 2. streaming: added time to first token, and per-chunk overhead over 64 chunks; a 40 ms gap between
    chunks is reported as a Nagle stall;
 3. throughput at 1, 32 and 256 concurrent connections (wrk), error counts, and each proxy's RSS;
@@ -46,6 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LITELLM_VENV = ROOT / "bench" / ".venv-litellm"
 PY = sys.executable
+AFTER_SAMPLES, AFTER_WINDOW = 40, 0.1  # section 1b: requests, and the seconds watched after each
 
 
 PROMPTS = [
@@ -90,8 +92,8 @@ def wait_http(port: int, path: str, timeout: float, headers: dict[str, str] | No
     raise RuntimeError(f"nothing answered on port {port}{path} within {timeout:.0f} s")
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MiB."""
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -100,10 +102,18 @@ def tree_rss_mb(pid: int) -> float:
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo += children.get(current, [])
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MiB."""
+    total = 0
+    for current in process_tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -111,6 +121,22 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def tree_cpu_s(pids: list[int]) -> float:
+    """CPU seconds every thread of these processes has run so far (schedstat: nanoseconds, not ticks)."""
+    nanos = 0
+    for current in pids:
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                nanos += int((task / "schedstat").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                pass  # a thread that ended meanwhile
+    return nanos / 1e9
 
 
 class Target:
@@ -441,6 +467,21 @@ def main() -> None:
             }
         results["latency"] = section
 
+        # 1b. CPU a proxy keeps busy after its answer has arrived (callbacks, ledger, spinning threads)
+        after: dict[str, float] = {}
+        for t in latency_targets[1:]:
+            pids = process_tree(t.pid) if t.pid else []
+            conn = http.client.HTTPConnection("127.0.0.1", t.port, timeout=30)
+            burned = []
+            for _ in range(AFTER_SAMPLES):
+                one_request(conn, t, body_for(t))
+                cpu = tree_cpu_s(pids)
+                time.sleep(AFTER_WINDOW)
+                burned.append(tree_cpu_s(pids) - cpu)
+            conn.close()
+            after[t.name] = statistics.median(burned) * 1000
+        results["cpu_after_response_ms"] = after
+
         # 2. streaming: first token and per-chunk overhead over 64 chunks
         stream_targets = [
             Target(t.name, t.port, t.prefix, "stream-64-0" if t.name == "direct" else "s64", t.headers, t.pid)
@@ -499,6 +540,9 @@ def report(results: dict[str, object]) -> None:
     print("\n1. non-streamed latency (ms)        p50      p99   added p50")
     for name, f in results["latency"].items():  # type: ignore[attr-defined]
         print(f"   {name:<28} {f['p50_ms']:7.3f}  {f['p99_ms']:7.3f}  {f['added_p50_ms']:8.3f}")
+    print(f"\n1b. CPU used in the {AFTER_WINDOW * 1000:.0f} ms after an answer (ms, median)")
+    for name, ms in results["cpu_after_response_ms"].items():  # type: ignore[attr-defined]
+        print(f"   {name:<28} {ms:7.2f}")
     print("\n2. streaming, 64 chunks        ttft p50  added ttft  added/chunk (us)  gaps>35ms")
     for name, f in results["streaming"].items():  # type: ignore[attr-defined]
         print(
