@@ -31,8 +31,9 @@ FILES = ("model.onnx", "tokenizer.json", "head.json", "meta.json")
 # Long prompts are cut to their first and last tokens: the task is usually stated at one end.
 MAX_TOKENS = 128
 HEAD_TOKENS = 32
-# Two intra-op threads cut a 128-token prompt from ~11 to ~7 ms on the fused int8 graph and cost
-# short prompts nothing; more threads gain little for one sequence this small.
+# Two intra-op threads cut a 128-token prompt from ~11 to ~7 ms on the fused int8 graph (Intel with
+# VNNI; AMD with AVX2 only: ~17 to ~10) and short prompts about break even; more threads gain
+# little for one sequence this small.
 THREADS = 2
 # Characters kept before tokenising (a quarter from the start, the rest from the end): enough for
 # 128 word pieces of prose or code, and tokenising a megabyte paste costs no more than a paragraph.
