@@ -15,6 +15,7 @@ from proxy.errors import ConfigError
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from proxy import serving
     from proxy.app import create_app
 
     path = configuration.config_path(args.config, os.environ)
@@ -24,16 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     print(f"smr: serving {path} on http://{host}:{port}/v1", file=sys.stderr)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="auto",
-        http="auto",
-        log_level=args.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    options = {"loop": "auto", "log_level": args.log_level, "timeout_graceful_shutdown": 10}
+    uvicorn.Server(serving.config(app, host, port, **options)).run()
     return 0
 
 

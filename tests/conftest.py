@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from proxy import config as configuration
+from proxy import serving
 from proxy.app import create_app
 from proxy.records import RequestRecord
 from tests.fakes.openai_provider import FakeOpenAI, ThreadedFake
@@ -79,9 +80,7 @@ class ProxyServer:
     """The proxy under uvicorn in a thread: what a client on this machine would talk to."""
 
     def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False)
-        )
+        self.server = uvicorn.Server(serving.config(app, "127.0.0.1", 0, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="proxy")
 
     def __enter__(self) -> ProxyServer:
