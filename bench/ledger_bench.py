@@ -7,6 +7,8 @@
 2. latency: two proxies on the fake provider, one with the Postgres ledger, one with a ledger that
    drops rows; requests alternate between them in small interleaved rounds, and the p50 and p99 of
    each are compared (goal: no measurable p50 difference).
+3. single-row writes: `--writes` writes of one row each, 20 ms apart (as at low traffic), straight
+   to `PostgresStore`: median wall time and this process's CPU time per write.
 The database is created for the run and dropped after it.
 """
 
@@ -76,6 +78,23 @@ async def writer_rate(url: str, rows: int, spill: Path) -> float:
     return rows / elapsed
 
 
+async def single_writes(url: str, writes: int) -> tuple[float, float]:
+    """(median wall ms, median CPU ms) of one-row writes, each after a pause."""
+    store = PostgresStore(url)
+    await store.open()
+    now = datetime.now(UTC)
+    walls, cpus = [], []
+    for i in range(writes + 10):
+        await asyncio.sleep(0.02)
+        wall, cpu = time.perf_counter(), time.process_time()
+        await store.write([_row(i, now)])
+        if i >= 10:
+            walls.append((time.perf_counter() - wall) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
+    await store.aclose()
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def latency(fake_url: str, url: str, requests: int, data: Path) -> dict[str, list[float]]:
     config = configuration.parse(fake_config(fake_url))
     env = {"FAKE_KEY": "sk-fake", "DATABASE_URL": url, "XDG_DATA_HOME": str(data)}
@@ -104,6 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=4_000)
+    parser.add_argument("--writes", type=int, default=300)
     parser.add_argument("--admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     name = f"smr_bench_{uuid.uuid4().hex[:10]}"
@@ -114,6 +134,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 rate = asyncio.run(writer_rate(url, args.rows, Path(tmp) / "spill"))
                 print(f"writer: {args.rows} rows into Postgres at {rate:,.0f} rows/s")
+                wall, cpu = asyncio.run(single_writes(url, args.writes))
+                print(f"single-row write: {wall:.3f} ms wall, {cpu:.3f} ms CPU (medians of {args.writes})")
                 with ThreadedFake() as fake:
                     times = latency(fake.url, url, args.requests, Path(tmp))
             for key, values in times.items():

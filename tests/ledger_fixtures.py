@@ -68,14 +68,22 @@ def outage(url: str) -> Iterator[None]:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with admin() as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        )
+        terminate(url)
         try:
             yield
         finally:
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def terminate(url: str) -> int:
+    """Cut every open connection to the database, as a server restart does; how many were cut."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with admin() as conn:
+        cut = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchone()
+    return int(cut[0]) if cut else 0
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from proxy import config as configuration
 from proxy.app import create_app
 from tests.conftest import ProxyServer
 from tests.fakes.openai_provider import FakeOpenAI
-from tests.ledger_fixtures import outage, pg_url, proxy_with_ledger, query, wait_until
+from tests.ledger_fixtures import outage, pg_url, proxy_with_ledger, query, terminate, wait_until
 
 pytestmark = pytest.mark.services
 __all__ = ["pg_url"]
@@ -174,6 +175,25 @@ def test_requests_answer_through_an_outage_and_every_row_arrives(
         assert not any(spill.rglob("ledger-*"))  # replayed, then removed
     assert count(pg_url) == 34
     assert query(pg_url, "SELECT count(DISTINCT id) FROM requests")[0][0] == 34
+
+
+def test_after_the_server_cut_its_connections_the_next_row_is_written_at_once(
+    fake: FakeOpenAI, env: dict[str, str], pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pool connections are not checked on the way out (a round trip per write): the write that
+    # meets a dead one checks the pool and is tried again, without the writer's backoff.
+    with proxy_with_ledger(fake.url, env, flush_interval=0.01) as server:
+        sdk = client(server)
+        sdk.chat.completions.create(model="cheap", messages=HELLO)  # type: ignore[arg-type]
+        assert wait_until(lambda: count(pg_url) == 1)
+        with caplog.at_level(logging.INFO, logger="smr.ledger"):
+            assert terminate(pg_url) >= 1  # the pool's connection, as a Postgres restart would
+            sdk.chat.completions.create(model="cheap", messages=HELLO)  # type: ignore[arg-type]
+            started = time.monotonic()
+            assert wait_until(lambda: count(pg_url) == 2, timeout=10)
+            assert time.monotonic() - started < 1.0
+        ledger_logs = [r.getMessage() for r in caplog.records if r.name == "smr.ledger"]
+        assert not ledger_logs, ledger_logs  # no outage was reported: nothing waited for a retry
 
 
 def test_shutdown_writes_the_queue(fake: FakeOpenAI, env: dict[str, str], pg_url: str) -> None:

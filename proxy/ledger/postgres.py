@@ -107,7 +107,6 @@ class PostgresStore:
             open=False,
             timeout=timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
-            check=AsyncConnectionPool.check_connection,
             name="smr-ledger",
         )
         self._opened = False
@@ -123,8 +122,21 @@ class PostgresStore:
             self._migrated = True
 
     async def write(self, rows: Sequence[RequestRecord]) -> None:
+        """Insert `rows` (a retried batch never duplicates: ON CONFLICT DO NOTHING).
+
+        Connections are not checked when taken from the pool, which would cost a round trip per
+        write; one the server has closed (a restart) fails when used, so a failed write checks
+        the idle connections, dropping the dead ones, and is tried once more.
+        """
         await self.open()
         arrays = [[getattr(row, name) for row in rows] for name in COLUMNS]
+        try:
+            await self._insert(arrays)
+        except StoreUnavailable:
+            await self._pool.check()
+            await self._insert(arrays)
+
+    async def _insert(self, arrays: list[list[Any]]) -> None:
         async with self._connection() as conn:
             await conn.execute(INSERT, arrays)
 
