@@ -1,7 +1,8 @@
 """A/B: the same requests against builds of this proxy from several source trees, interleaved.
 
     git worktree add /tmp/before <commit>
-    python bench/ab_bench.py stream /tmp/before .          # added time to first token
+    python bench/ab_bench.py stream /tmp/before .          # added time to first token, 64 chunks back to back
+    python bench/ab_bench.py paced /tmp/before .           # added time to first token, chunks 5 ms apart
     python bench/ab_bench.py plain /tmp/before .           # added p50, passthrough model
     python bench/ab_bench.py auto /tmp/before .            # added p50, model=auto, a new prompt each time
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.proxy_bench import fake_command, free_port, process, serve_command, wait_http, write_config
+from bench.proxy_bench import PACED, fake_command, free_port, process, serve_command, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 50
@@ -40,10 +41,11 @@ def body(model: str, stream: bool, content: str = "hello") -> bytes:
 
 def one(conn: http.client.HTTPConnection, mode: str, direct: bool, serial: int) -> float:
     """Seconds to the first content chunk (stream) or to the whole answer (plain, auto)."""
-    if mode == "stream":
+    if mode in ("stream", "paced"):
+        model = {"stream": ("stream-64-0", "s64"), "paced": (PACED, "paced")}[mode][not direct]
         started = time.perf_counter()
         headers = {"content-type": "application/json"}
-        conn.request("POST", "/v1/chat/completions", body(("stream-64-0" if direct else "s64"), True), headers)
+        conn.request("POST", "/v1/chat/completions", body(model, True), headers)
         response = conn.getresponse()
         first = 0.0
         while line := response.readline():
@@ -69,7 +71,7 @@ def request(conn: http.client.HTTPConnection, model: str, content: str = "hello"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["stream", "plain", "auto"])
+    parser.add_argument("mode", choices=["stream", "paced", "plain", "auto"])
     parser.add_argument("trees", nargs="+", type=Path, help="source trees of this project")
     parser.add_argument("-n", type=int, default=1500, help="rounds")
     args = parser.parse_args()
