@@ -556,6 +556,8 @@ def main() -> None:
                 figures = wrk(t, 32, seconds, t.body(content="PROMPT"), distinct=True)
                 figures["rss_mb"] = tree_rss_mb(t.pid) if t.pid else 0.0
                 throughput["32"][t.name] = figures
+        else:
+            print("wrk not found: section 3 skipped (Debian: apt-get install wrk)", file=sys.stderr)
         results["throughput"] = throughput
 
         # 4. long streams held open
