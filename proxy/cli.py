@@ -25,8 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
     print(f"smr: serving {path} on http://{host}:{port}/v1", file=sys.stderr)
-    options = {"loop": "auto", "log_level": args.log_level, "timeout_graceful_shutdown": 10}
-    uvicorn.Server(serving.config(app, host, port, **options)).run()
+    uvicorn.Server(serving.config(app, host, port, log_level=args.log_level, timeout_graceful_shutdown=10)).run()
     return 0
 
 
