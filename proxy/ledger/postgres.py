@@ -125,14 +125,15 @@ class PostgresStore:
         """Insert `rows` (a retried batch never duplicates: ON CONFLICT DO NOTHING).
 
         Connections are not checked when taken from the pool, which would cost a round trip per
-        write; one the server has closed (a restart) fails when used, so a failed write checks
-        the idle connections, dropping the dead ones, and is tried once more.
+        write; one the server has closed (a restart) fails when used, so a write that lost its
+        connection checks the idle ones, dropping the dead, and is tried once more. A database
+        that cannot be reached is not retried here: the writer keeps the rows and backs off.
         """
         await self.open()
         arrays = [[getattr(row, name) for row in rows] for name in COLUMNS]
         try:
             await self._insert(arrays)
-        except StoreUnavailable:
+        except _ConnectionLost:
             await self._pool.check()
             await self._insert(arrays)
 
@@ -181,12 +182,17 @@ class PostgresStore:
         return _Mapped(self._pool)
 
 
+class _ConnectionLost(StoreUnavailable):
+    """The connection broke while in use (e.g. the server restarted); the pool drops it."""
+
+
 class _Mapped:
-    """A pool connection whose psycopg errors come out as the store's two errors."""
+    """A pool connection whose psycopg errors come out as the store's errors."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
         self._cm: Any = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def __aenter__(self) -> psycopg.AsyncConnection[Any]:
         self._cm = self._pool.connection()
@@ -194,6 +200,7 @@ class _Mapped:
             conn: psycopg.AsyncConnection[Any] = await self._cm.__aenter__()
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise StoreUnavailable(f"cannot reach Postgres: {exc}") from None
+        self._conn = conn
         return conn
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
@@ -202,4 +209,6 @@ class _Mapped:
             return
         if isinstance(exc, psycopg.DataError | psycopg.IntegrityError | psycopg.errors.UndefinedColumn):
             raise RowsRejected(f"Postgres refused the rows: {exc}") from None
+        if self._conn is not None and self._conn.broken:
+            raise _ConnectionLost(f"Postgres closed the connection: {exc}") from None
         raise StoreUnavailable(f"Postgres failed: {exc}") from None
