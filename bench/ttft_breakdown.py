@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ab_bench import body
 from bench.proxy_bench import PACED, PY, fake_command, free_port, process, wait_http, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +62,6 @@ def serve(config: Path, port: int, log: Path) -> None:
         out.flush()
 
     uvicorn.Server(serving.config(timed, "127.0.0.1", port, log_level="warning")).run()  # uvloop, as smr serve
-
-
-def body(model: str, stream: bool) -> bytes:
-    return json.dumps({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]}).encode()
 
 
 def first_content(conn: http.client.HTTPConnection, model: str, stream: bool) -> tuple[float, float, float, float]:
