@@ -5,6 +5,7 @@
     python bench/ab_bench.py paced /tmp/before .           # added time to first token, chunks 5 ms apart
     python bench/ab_bench.py plain /tmp/before .           # added p50, passthrough model
     python bench/ab_bench.py auto /tmp/before .            # added p50, model=auto, a new prompt each time
+    python bench/ab_bench.py auto --gap 20 /tmp/before .   # the same with 20 ms idle before each round
 
 One fake provider (`tests.fakes.openai_provider`, from this tree) and one `python -m proxy serve`
 per tree (its own code on PYTHONPATH and as the working directory, SQLite ledger; logs in a temp
@@ -74,6 +75,7 @@ def main() -> int:
     parser.add_argument("mode", choices=["stream", "paced", "plain", "auto"])
     parser.add_argument("trees", nargs="+", type=Path, help="source trees of this project")
     parser.add_argument("-n", type=int, default=1500, help="rounds")
+    parser.add_argument("--gap", type=float, default=0.0, help="ms of idle before each round (light traffic)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="smr-ab-"))
     fake_port = free_port()
@@ -97,6 +99,8 @@ def main() -> int:
         order = list(conns)
         shuffle = random.Random(7).shuffle
         for serial in range(args.n):
+            if args.gap:
+                time.sleep(args.gap / 1000)
             times["direct"].append(one(direct_conn, args.mode, True, serial))
             shuffle(order)  # no build always runs right after the same other one (and its leftover work)
             for name in order:

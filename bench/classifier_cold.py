@@ -6,6 +6,10 @@ back to back; after a 15 ms sleep (the core idles, as between the proxy's reques
 ("inline") or through anyio's worker thread, as the server does. Prints the median µs of each,
 then the CPU the process burns in the 50 ms after a classification has returned (onnxruntime's pool
 threads spinning on). `--spin` leaves them spinning after each run, onnxruntime's default.
+
+`--threads` compares, through the worker thread, the shipped setting (a short prompt after an idle
+gap runs on a single-threaded session, everything else on the two-thread pool) with the pool always
+and with one thread always, for short and 100-token prompts, back to back and after idle gaps.
 """
 
 from __future__ import annotations
@@ -65,14 +69,53 @@ async def measure(rounds: int, prompts: int, spin: bool) -> dict[str, float]:
     return medians
 
 
+LONG = " ".join(["the", "cat", "sat", "on", "a", "mat", "and", "then", "ran", "away"] * 10)
+
+
+async def compare_threads(rounds: int, prompts: int) -> dict[str, float]:
+    import anyio.to_thread
+
+    variants = {
+        "shipped": EmbeddingClassifier(),
+        "pool always": EmbeddingClassifier(cold_single=False),
+        "one thread": EmbeddingClassifier(threads=1),
+    }
+    for classifier in variants.values():
+        classifier.load()
+    times: dict[str, list[float]] = {}
+    serial = 0
+    for _ in range(rounds):
+        for gap in (0.0, 0.002, 0.008, GAP, 0.1):
+            for length in ("short", "100 tokens"):
+                for name, classifier in variants.items():
+                    samples = []
+                    for _ in range(prompts):
+                        serial += 1
+                        text = f"Write a Python function that merges two sorted lists, variant {serial}"
+                        prompt = Prompt(text if length == "short" else f"{LONG} {serial}")
+                        if gap:
+                            await asyncio.sleep(gap)
+                        started = time.perf_counter()
+                        await anyio.to_thread.run_sync(classifier.score, prompt)
+                        samples.append(time.perf_counter() - started)
+                    key = f"{length}, {'back to back' if not gap else f'after {gap * 1000:.0f} ms idle'}, {name}"
+                    times.setdefault(key, []).append(statistics.median(samples[3:]))
+    return {name: statistics.median(values) * 1e6 for name, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=120)
     parser.add_argument("--spin", action="store_true", help="pool threads spin on after a run")
+    parser.add_argument("--threads", action="store_true", help="compare one thread, two, and the shipped mix")
     args = parser.parse_args()
-    for name, micros in asyncio.run(measure(args.rounds, args.prompts, args.spin)).items():
-        print(f"{name:<40} {micros:8.0f} µs")
+    if args.threads:
+        results = asyncio.run(compare_threads(args.rounds, min(args.prompts, 30)))
+    else:
+        results = asyncio.run(measure(args.rounds, args.prompts, args.spin))
+    for name, micros in results.items():
+        print(f"{name:<50} {micros:8.0f} µs")
     return 0
 
 

@@ -80,7 +80,8 @@ def terminate(url: str) -> int:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with admin() as conn:
         cut = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
             (name,),
         ).fetchone()
     return int(cut[0]) if cut else 0

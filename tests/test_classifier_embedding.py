@@ -15,11 +15,14 @@ import yaml
 from proxy.classify import Prompt, registry
 from proxy.classify.cache import CachedClassifier
 from proxy.classify.embedding import (
+    COLD_GAP_S,
+    COLD_MAX_TOKENS,
     FEATURE_NAMES,
     MAX_CHARS,
     MODEL_DIR,
     ClassifierUnavailable,
     EmbeddingClassifier,
+    Encoder,
     Head,
     _clip_text,
     clip_ids,
@@ -86,6 +89,29 @@ def test_spin_decides_whether_threads_burn_a_core_after_a_run(spin: bool) -> Non
         burned.append(time.process_time() - cpu)
     median = sorted(burned)[2]
     assert median > 0.02 if spin else median < 0.01, burned
+
+
+def test_a_short_prompt_after_an_idle_gap_runs_on_one_thread_and_embeds_the_same() -> None:
+    """Waking a pool that has slept costs more than its second thread saves on a short prompt."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: the classifier has no thread pool")
+    encoder = Encoder(MODEL_DIR, threads=2)
+    encoder.warm()
+    short = "Write a Python function that merges two sorted lists"
+    long = " ".join(["the cat sat on the mat"] * (COLD_MAX_TOKENS // 6 + 1))
+    time.sleep(COLD_GAP_S * 5)
+    cold = encoder.encode(short)
+    assert encoder.last_threads == 1
+    warm = encoder.encode(short)  # straight after a run: the pool is still awake
+    assert encoder.last_threads == 2
+    np.testing.assert_array_equal(cold, warm)  # the same bits: the tier never depends on which ran
+    time.sleep(COLD_GAP_S * 5)
+    encoder.encode(long)  # long enough that two threads win even cold
+    assert encoder.last_threads == 2
+    for pool_only in (Encoder(MODEL_DIR, threads=2, spin=True), Encoder(MODEL_DIR, threads=2, cold_single=False)):
+        time.sleep(COLD_GAP_S * 5)
+        pool_only.encode(short)
+        assert pool_only.single is None and pool_only.last_threads == 2
 
 
 def test_missing_files_raise_an_actionable_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,14 @@ THREADS = 2
 # Characters kept before tokenising (a quarter from the start, the rest from the end): enough for
 # 128 word pieces of prose or code, and tokenising a megabyte paste costs no more than a paragraph.
 MAX_CHARS = 1000
+# A pool thread that has slept must be woken, and on a VM whose vCPU has halted that can cost
+# milliseconds: on the 2-vCPU development guest a 14-token prompt took 2.1-2.6 ms on two threads back
+# to back but 6.5-8.8 ms after 8-15 ms idle, against 4.2-4.9 ms on one thread (`python
+# bench/classifier_cold.py --threads`; the two cross between 5 and 6 ms idle). From 48-64 tokens on,
+# two threads win even cold. So a short prompt that comes after an idle gap runs on a second,
+# single-threaded session (~30 MiB more RSS), and everything else on the pool.
+COLD_GAP_S = 0.005
+COLD_MAX_TOKENS = 48
 
 
 class ClassifierUnavailable(ConfigError):
@@ -78,6 +87,7 @@ class Encoder:
         max_tokens: int = MAX_TOKENS,
         head_tokens: int = HEAD_TOKENS,
         spin: bool = False,
+        cold_single: bool = True,
     ) -> None:
         import numpy as np
         import onnxruntime as ort
@@ -89,30 +99,58 @@ class Encoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # The pool threads spin while a run lasts; left to onnxruntime's default they go on spinning
-        # after it, ~50 ms of a core burned per classification that the event loop, the ledger and
-        # the provider needed (`bench/classifier_cold.py`). Stopping them costs a wake-up per run.
-        if not spin:
-            options.add_session_config_entry("session.force_spinning_stop", "1")
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        self.threads = threads
+        self.session = _session(ort, model_dir, threads, spin)
+        # Short prompts after an idle gap run here (see COLD_GAP_S); spinning pools stay warm.
+        self.single = _session(ort, model_dir, 1, spin) if cold_single and threads > 1 and not spin else None
+        self.last_threads = 0  # threads the last run used
+        self._idle_since = 0.0  # time.monotonic() when the last run ended
+
+    def warm(self) -> None:
+        """One run on each session: the first run of a session allocates its buffers."""
+        for session in (self.session, self.single):
+            if session is not None:
+                self._run(session, token_ids(self.tokenizer, "warm-up"))
 
     def encode(self, text: str) -> Vector:
         np = self._np
         ids = token_ids(self.tokenizer, text, self.max_tokens, self.head_tokens)
-        input_ids = np.asarray([ids], dtype=np.int64)
-        mask = np.ones_like(input_ids)
-        (hidden,) = self.session.run(
-            ["last_hidden_state"],
-            {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)},
-        )
+        session = self.session
+        if self.single is not None and len(ids) < COLD_MAX_TOKENS and time.monotonic() - self._idle_since > COLD_GAP_S:
+            session = self.single
+        hidden = self._run(session, ids)
+        self._idle_since = time.monotonic()
+        self.last_threads = 1 if session is self.single else self.threads
         pooled = hidden[0].mean(axis=0)
         vector: Vector = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
         return vector
+
+    def _run(self, session: Any, ids: list[int]) -> Vector:
+        np = self._np
+        input_ids = np.asarray([ids], dtype=np.int64)
+        (hidden,) = session.run(
+            ["last_hidden_state"],
+            {
+                "input_ids": input_ids,
+                "attention_mask": np.ones_like(input_ids),
+                "token_type_ids": np.zeros_like(input_ids),
+            },
+        )
+        return hidden  # type: ignore[no-any-return]
+
+
+def _session(ort: Any, model_dir: Path, threads: int, spin: bool) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # The pool threads spin while a run lasts; left to onnxruntime's default they go on spinning
+    # after it, ~50 ms of a core burned per classification that the event loop, the ledger and
+    # the provider needed (`bench/classifier_cold.py`). Stopping them costs a wake-up per run.
+    if not spin:
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+    return ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
 
 class Head:
@@ -161,7 +199,9 @@ class EmbeddingClassifier:
     name = "embedding"
     inline = False
 
-    def __init__(self, model_dir: Path = MODEL_DIR, *, threads: int = THREADS, spin: bool = False) -> None:
+    def __init__(
+        self, model_dir: Path = MODEL_DIR, *, threads: int = THREADS, spin: bool = False, cold_single: bool = True
+    ) -> None:
         missing = missing_files(model_dir)
         if missing:
             raise ClassifierUnavailable(
@@ -172,14 +212,15 @@ class EmbeddingClassifier:
         self.model_dir = model_dir
         self.threads = max(min(threads, os.cpu_count() or 1), 1)
         self.spin = spin
+        self.cold_single = cold_single
         self._lock = threading.Lock()
         self._encoder_: Encoder | None = None
         self._head: Head | None = None
         self.meta: dict[str, Any] = {}
 
     def load(self) -> None:
-        """Read the files and build the session now (warm-up); otherwise done on first use."""
-        self._encoder()
+        """Read the files, build the sessions and run each once now; otherwise done on first use."""
+        self._encoder().warm()
 
     def _encoder(self) -> Encoder:
         # One session for all threads: onnxruntime runs concurrent calls, each on its own core.
@@ -192,7 +233,9 @@ class EmbeddingClassifier:
                         self._head = Head(json.loads((self.model_dir / "head.json").read_text()))
                         max_tokens = int(self.meta.get("max_tokens", MAX_TOKENS))
                         head_tokens = int(self.meta.get("head_tokens", HEAD_TOKENS))
-                        self._encoder_ = Encoder(self.model_dir, self.threads, max_tokens, head_tokens, self.spin)
+                        self._encoder_ = Encoder(
+                            self.model_dir, self.threads, max_tokens, head_tokens, self.spin, self.cold_single
+                        )
                     except (OSError, ValueError, KeyError, RuntimeError) as exc:
                         raise ClassifierUnavailable(
                             f"cannot load the embedding classifier from {self.model_dir}: {exc}"
