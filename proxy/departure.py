@@ -1,4 +1,4 @@
-"""Noticing a client that leaves, and the streamed answer as a bare ASGI app.
+"""Noticing a client that leaves, and answers (whole or streamed) as bare ASGI apps.
 
 One watcher task per request waits for `http.disconnect`. While the request's own task is inside
 a guarded wait (the provider call, the stream), the watcher cancels that task, so the provider
@@ -115,6 +115,26 @@ class Departure:
             await finish(gone)
 
 
+def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+class Answer:
+    """A whole JSON answer: the head and the body in two sends, which `serving.py` writes at once."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, body: bytes, headers: Mapping[str, str]) -> None:
+        self.status = status
+        self.body = body
+        self.headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        self.headers += _encoded(headers)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 class SSEResponse:
     """A streamed answer for Litestar to hand to the server as is (the handler returns an ASGI app)."""
 
@@ -129,7 +149,7 @@ class SSEResponse:
     ) -> None:
         self.departure = departure
         self.headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
-        self.headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.headers += _encoded(headers)
         self.body = body
         self.finish = finish
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -74,15 +77,42 @@ def test_unknown_model_is_404_model_not_found(proxy: ProxyServer) -> None:
         client.chat.completions.create(model="gpt-9", messages=USER)  # type: ignore[arg-type]
 
 
-def test_body_over_the_limit_is_413(proxy: ProxyServer) -> None:
+def test_body_over_the_limit_is_413_with_a_row(proxy: ProxyServer, ledger: MemoryLedger) -> None:
+    before = len(ledger.rows)
     big = {"model": "auto", "messages": [{"role": "user", "content": "x" * 200_000}]}
-    assert_openai_error(post(proxy, big), 413, "request_too_large")
+    assert_openai_error(post(proxy, big), 413, "request_too_large")  # refused on its content-length
+
+    def chunked() -> Iterator[bytes]:  # no content-length: refused once the bytes read pass the limit
+        yield b'{"model": "auto", "messages": [{"role": "user", "content": "'
+        for _ in range(30):
+            yield b"x" * 10_000
+        yield b'"}]}'
+
+    assert_openai_error(post(proxy, chunked()), 413, "request_too_large")
+    rows = ledger.wait_for(before + 2)[before:]
+    assert [(r.status, r.http_status) for r in rows] == [("error", 413)] * 2
+
+
+def test_a_client_that_leaves_while_sending_its_body_gets_a_499_row(proxy: ProxyServer, ledger: MemoryLedger) -> None:
+    before = len(ledger.rows)
+    host, port = proxy.url.removeprefix("http://").removesuffix("/v1").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b'content-length: 1000\r\n\r\n{"model": "auto", "messages"'
+        )
+        time.sleep(0.2)
+    row = ledger.wait_for(before + 1)[-1]
+    assert (row.status, row.http_status) == ("client_closed", 499)
 
 
 def test_unknown_route_and_method(proxy: ProxyServer) -> None:
     base = proxy.url.removesuffix("/v1")
     assert_openai_error(httpx.get(base + "/v1/nothing"), 404)
-    assert_openai_error(httpx.get(proxy.url + "/chat/completions"), 405)
+    for method in ("GET", "PUT", "DELETE"):
+        wrong = httpx.request(method, proxy.url + "/chat/completions")
+        assert_openai_error(wrong, 405, "method_not_allowed")
+        assert wrong.headers["allow"] == "POST"
 
 
 @pytest.mark.parametrize(
