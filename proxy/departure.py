@@ -136,7 +136,7 @@ class Answer:
 
 
 class SSEResponse:
-    """A streamed answer for Litestar to hand to the server as is (the handler returns an ASGI app)."""
+    """A streamed answer: the chat handler awaits it with its own scope, receive and send."""
 
     __slots__ = ("body", "departure", "finish", "headers")
 
