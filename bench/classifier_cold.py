@@ -108,7 +108,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prompts", type=int, default=120)
     parser.add_argument("--spin", action="store_true", help="pool threads spin on after a run")
-    parser.add_argument("--threads", action="store_true", help="compare one thread, two, and the shipped mix")
+    parser.add_argument(
+        "--threads", action="store_true", help="compare one thread, two, and the shipped mix (--prompts capped at 30)"
+    )
     args = parser.parse_args()
     if args.threads:
         results = asyncio.run(compare_threads(args.rounds, min(args.prompts, 30)))

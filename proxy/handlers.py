@@ -166,12 +166,15 @@ def _ascii(text: str, limit: int) -> str:
     return text[:limit].encode("ascii", "replace").decode()
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than this proxy accepts ({limit} bytes).")
+
+
 async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to be over `limit` bytes."""
-    too_large = PayloadTooLarge(f"The request body is larger than this proxy accepts ({limit} bytes).")
     for name, value in scope["headers"]:
         if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise too_large
+            raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -181,7 +184,7 @@ async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = cast(bytes, message.get("body", b""))
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
