@@ -53,6 +53,7 @@ class Services:
         self.ledger = ledger
         self._upstream = upstream
         self.pending: set[asyncio.Task[None]] = set()  # rows waiting for a token estimate
+        self.busy = 0  # chat requests between arrival and the start of their answer
         self.breakers = breakers(config)  # one circuit breaker per deployment
 
     @property
@@ -135,8 +136,9 @@ async def _route(services: Services, view: ChatRequest) -> Route:
     classifier = services.classifier
     scored = classifier.cached(prompt) if isinstance(classifier, CachedClassifier) else None
     if scored is None:
-        if classifier.inline:
-            scored = classifier.score(prompt)
+        text = prompt.text
+        if classifier.inline or (services.busy == 1 and len(text) <= classifier.loop_chars and text.isascii()):
+            scored = classifier.score(prompt)  # cheap, or this request has the loop to itself
         else:
             scored = await anyio.to_thread.run_sync(classifier.score, prompt)
     return router.route(view.model, services.config, scored)
@@ -198,7 +200,11 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     if scope.get("method") != "POST":
         raise MethodNotAllowedException(headers={"Allow": "POST"})
     services: Services = ASGIConnection(scope).app.state.services
-    answer = await _chat(services, scope, receive)
+    services.busy += 1
+    try:
+        answer = await _chat(services, scope, receive)
+    finally:
+        services.busy -= 1
     await answer(scope, receive, send)
 
 

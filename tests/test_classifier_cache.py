@@ -9,6 +9,7 @@ from proxy.classify.cache import LOOP_CHARS, CachedClassifier
 class Counting:
     name = "counting"
     inline = False
+    loop_chars = 7
 
     def __init__(self) -> None:
         self.calls: list[str] = []
@@ -25,7 +26,7 @@ def test_hits_skip_the_inner_classifier() -> None:
     assert cache.score(Prompt("hello")) == first
     assert inner.calls == ["hello"]
     assert (cache.hits, cache.misses) == (1, 1)
-    assert cache.name == "counting" and cache.inline is False
+    assert (cache.name, cache.inline, cache.loop_chars) == ("counting", False, 7)
 
 
 def test_turn_count_is_part_of_the_key() -> None:

@@ -49,7 +49,8 @@ def test_shipped_files_load_and_score_in_range(classifier: EmbeddingClassifier) 
     assert 0.0 <= scored.score <= 1.0
     assert scored.reason.startswith("embedding")
     assert classifier.meta["max_tokens"] > 0
-    assert classifier.inline is False  # the server must run it off the event loop
+    assert classifier.inline is False  # the server runs it off the event loop unless the loop is idle
+    assert 0 < classifier.loop_chars <= 256  # and then only a short text
 
 
 def test_obvious_cases_are_ordered(classifier: EmbeddingClassifier) -> None:

@@ -54,6 +54,7 @@ def test_percentile_interpolates() -> None:
 class Fixed:
     name = "fixed"
     inline = True
+    loop_chars = 0
 
     def score(self, prompt: Prompt) -> Scored:
         return Scored(score=0.9 if "hard" in prompt.text else 0.1, reason="fixed")

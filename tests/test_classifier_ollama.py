@@ -73,6 +73,7 @@ def ollama_url() -> Iterator[str]:
 class Fallback:
     name = "fallback"
     inline = True
+    loop_chars = 0
 
     def score(self, prompt: Prompt) -> Scored:
         return Scored(score=0.42, reason="fallback")

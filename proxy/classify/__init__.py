@@ -2,7 +2,9 @@
 
 A classifier only scores; `proxy.router` turns the score into a tier with the configured
 thresholds. Classifiers are pure and synchronous; heavy ones declare `inline = False` and the
-server runs them off the event loop.
+server runs them off the event loop, except that an ASCII text of at most `loop_chars` characters
+is scored on the loop when no other chat request is in flight (a worker thread's wake-up costs more
+than such a run holds the loop).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Scored(msgspec.Struct, frozen=True):
 class Classifier(Protocol):
     name: str
     inline: bool  # True when scoring is cheap enough to run on the event loop
+    loop_chars: int  # when not inline: the longest ASCII text worth scoring on an idle loop (0: none)
 
     def score(self, prompt: Prompt) -> Scored: ...
 

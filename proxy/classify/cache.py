@@ -30,6 +30,7 @@ class CachedClassifier:
         self.inner = inner
         self.name = inner.name
         self.inline = inner.inline
+        self.loop_chars = inner.loop_chars
         self.size = size
         self.hits = 0
         self.misses = 0

@@ -5,7 +5,8 @@ into tiers with the configured thresholds. Files live in `proxy/classify/model/`
 `smr train`): `model.onnx`, `tokenizer.json`, `head.json`, `meta.json`. Constructing the
 classifier only checks that they exist; onnxruntime, tokenizers and numpy are imported and the
 session is built on first use (or `load()`), never at import. Scoring is CPU-bound, so
-`inline = False`: the server runs it in a worker thread. Safe to call from several threads.
+`inline = False`: the server runs it in a worker thread, or on the event loop for a short ASCII
+text while no other chat request is in flight (`loop_chars`). Safe to call from several threads.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ MAX_CHARS = 1000
 # single-threaded session (~30 MiB more RSS), and everything else on the pool.
 COLD_GAP_S = 0.005
 COLD_MAX_TOKENS = 48
+# An ASCII text this short is at most ~60 word pieces of prose (128 at worst, one per character):
+# ~0.6-1.5 ms on one thread. On an event loop with no other chat request in flight, scoring it there
+# saves handing it to a worker thread and back, 0.2-0.3 ms on this VM (`python bench/ab_bench.py
+# auto`, README "A pool that has slept"); a request that arrives meanwhile waits that long at most.
+LOOP_CHARS = 200
 
 
 class ClassifierUnavailable(ConfigError):
@@ -198,6 +204,7 @@ def featurize(encoder: Encoder, prompt: Prompt) -> Vector:
 class EmbeddingClassifier:
     name = "embedding"
     inline = False
+    loop_chars = LOOP_CHARS
 
     def __init__(
         self, model_dir: Path = MODEL_DIR, *, threads: int = THREADS, spin: bool = False, cold_single: bool = True

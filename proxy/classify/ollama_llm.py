@@ -46,6 +46,7 @@ def band_score(tier: str, thresholds: Thresholds) -> float:
 class OllamaClassifier:
     name = "ollama"
     inline = False
+    loop_chars = 0  # it waits on a server
 
     def __init__(
         self,

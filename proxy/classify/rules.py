@@ -37,6 +37,7 @@ _EASY = re.compile(
 class RuleClassifier:
     name = "rules"
     inline = True
+    loop_chars = 0
 
     def score(self, prompt: Prompt) -> Scored:
         text = prompt.text
