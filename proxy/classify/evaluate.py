@@ -99,17 +99,6 @@ def quality_metrics(scores: Sequence[float], strong: Sequence[float], weak: Sequ
     return {"n": n, "apgr": apgr, "cpt50": cpt(0.5), "cpt80": cpt(0.8)}
 
 
-def baselines(rows: Sequence[Row]) -> dict[str, float]:
-    """APGR of a random router (0.5 in expectation, exactly) and of one that routes by length."""
-    strong = [r.score_strong or 0.0 for r in rows]
-    weak = [r.score_weak or 0.0 for r in rows]
-    return {"apgr_random": 0.5, "apgr_length": quality_metrics(_lengths(rows), strong, weak)["apgr"]}
-
-
-def _lengths(rows: Sequence[Row]) -> list[float]:
-    return [float(len(r.prompt.text)) for r in rows]
-
-
 BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 20251202
 
@@ -139,7 +128,8 @@ def apgr_intervals(
     gain = np.asarray([(r.score_strong or 0.0) - (r.score_weak or 0.0) for r in rows])
     draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
     ours = _apgrs(np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable"), gain, draws)
-    length = _apgrs(np.argsort(-np.asarray(_lengths(rows)), kind="stable"), gain, draws)
+    lengths = np.asarray([len(r.prompt.text) for r in rows], dtype=np.float64)
+    length = _apgrs(np.argsort(-lengths, kind="stable"), gain, draws)
     return {
         "apgr_ci95": [float(v) for v in np.quantile(ours, [0.025, 0.975])],
         "lead_over_length_ci95": [float(v) for v in np.quantile(ours - length, [0.025, 0.975])],
@@ -147,11 +137,19 @@ def apgr_intervals(
 
 
 def quality_report(scores: Sequence[float], rows: Sequence[Row]) -> dict[str, Any]:
-    """What a quality file reports: APGR, CPTs, the baselines, the lead over length, the intervals."""
-    metrics = quality_metrics(scores, [r.score_strong or 0.0 for r in rows], [r.score_weak or 0.0 for r in rows])
-    base = baselines(rows)
-    lead = metrics["apgr"] - base["apgr_length"]
-    return {**metrics, **base, "lead_over_length": lead, **apgr_intervals(scores, rows)}
+    """APGR and CPTs, a random router's APGR (0.5 in expectation, exactly) and that of one routing by
+    length, the lead over it, and the intervals."""
+    strong = [r.score_strong or 0.0 for r in rows]
+    weak = [r.score_weak or 0.0 for r in rows]
+    metrics = quality_metrics(scores, strong, weak)
+    by_length = quality_metrics([float(len(r.prompt.text)) for r in rows], strong, weak)["apgr"]
+    return {
+        **metrics,
+        "apgr_random": 0.5,
+        "apgr_length": by_length,
+        "lead_over_length": metrics["apgr"] - by_length,
+        **apgr_intervals(scores, rows),
+    }
 
 
 def _progress(done: int, total: int, out: TextIO) -> None:
