@@ -172,7 +172,8 @@ def test_requests_answer_through_an_outage_and_every_row_arrives(
             # past memory_rows, the oldest rows wait on disk
             assert wait_until(lambda: any(spill.rglob("ledger-*")), timeout=20)
         assert wait_until(lambda: count(pg_url) == 34, timeout=40), count(pg_url)
-        assert not any(spill.rglob("ledger-*"))  # replayed, then removed
+        # the file goes once its last batch is written, a moment after the count arrives
+        assert wait_until(lambda: not any(spill.rglob("ledger-*")))  # replayed, then removed
     assert count(pg_url) == 34
     assert query(pg_url, "SELECT count(DISTINCT id) FROM requests")[0][0] == 34
 
