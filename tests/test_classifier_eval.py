@@ -91,6 +91,10 @@ def test_percentile_interpolates() -> None:
     assert percentile([], 50) == 0.0
 
 
+# Fixed's scores (0.1, 0.9) fall in simple and complex here, whatever `smr train` last tuned.
+CUTS = Thresholds(medium=0.3, complex=0.7)
+
+
 class Fixed:
     name = "fixed"
     inline = True
@@ -119,7 +123,7 @@ def test_evaluate_tier_file_reads_last_user_message(tmp_path: Path) -> None:
         {"messages": [{"role": "user", "content": "a hard proof"}], "tier": "complex"},
         {"messages": [{"role": "user", "content": "easy"}], "tier": "medium"},
     ]
-    report = evaluate(Fixed(), load_rows(_write(tmp_path / "t.jsonl", rows)), Thresholds(), progress=None)
+    report = evaluate(Fixed(), load_rows(_write(tmp_path / "t.jsonl", rows)), CUTS, progress=None)
     assert report["kind"] == "tier"
     assert report["accuracy"] == pytest.approx(2 / 3)
     assert report["under_routed"] == pytest.approx(1 / 3)
@@ -131,14 +135,14 @@ def test_evaluate_quality_file_and_bad_files(tmp_path: Path) -> None:
         {"messages": [{"role": "user", "content": "hard"}], "score_strong": 1, "score_weak": 0},
         {"messages": [{"role": "user", "content": "easy"}], "score_strong": 1, "score_weak": 1},
     ]
-    report = evaluate(Fixed(), load_rows(_write(tmp_path / "q.jsonl", rows)), Thresholds(), progress=None)
+    report = evaluate(Fixed(), load_rows(_write(tmp_path / "q.jsonl", rows)), CUTS, progress=None)
     assert report["kind"] == "quality"
     assert report["apgr"] > report["apgr_random"] == 0.5
     assert report["lead_over_length"] == pytest.approx(report["apgr"] - report["apgr_length"])
     assert len(report["apgr_ci95"]) == len(report["lead_over_length_ci95"]) == 2
     mixed = [rows[0], {"messages": [{"role": "user", "content": "x"}], "tier": "simple"}]
     with pytest.raises(DataError):
-        evaluate(Fixed(), load_rows(_write(tmp_path / "m.jsonl", mixed)), Thresholds(), progress=None)
+        evaluate(Fixed(), load_rows(_write(tmp_path / "m.jsonl", mixed)), CUTS, progress=None)
     with pytest.raises(DataError, match="tier must be one of"):
         load_rows(_write(tmp_path / "b.jsonl", [{"messages": [{"role": "user", "content": "x"}], "tier": "hard"}]))
 
