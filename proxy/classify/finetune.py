@@ -67,7 +67,7 @@ def build_net(n_features: int, seed: int) -> Any:
 
     torch.manual_seed(seed)
 
-    class Net(torch.nn.Module):  # type: ignore[misc]
+    class Net(torch.nn.Module):  # type: ignore[misc, unused-ignore]  # torch is Any where it is not installed
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(source_dir()), attn_implementation="eager")
@@ -247,7 +247,7 @@ def export(net: Any, model_dir: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
-    class Hidden(torch.nn.Module):  # type: ignore[misc]
+    class Hidden(torch.nn.Module):  # type: ignore[misc, unused-ignore]  # torch is Any where it is not installed
         def __init__(self) -> None:
             super().__init__()
             self.net = net
