@@ -1,0 +1,57 @@
+"""Tier metrics on the validation split, whole and by labelled batch, for one model directory.
+
+    python bench/valid_parts.py                                  # the shipped model
+    git worktree add /tmp/before 766621d                          # the model before part_c
+    python bench/valid_parts.py --model /tmp/before/proxy/classify/model
+
+The batches are told apart by id: part_c's rows start with "c-", the rest come from part_a and
+part_b (the 350 rows held out before part_c was added). Each model is cut at its own tuned
+thresholds (meta.json). The README's old-against-new figures for the classifier are this script's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from proxy.classify.datasets import read_jsonl, to_row
+from proxy.classify.embedding import MODEL_DIR, EmbeddingClassifier
+from proxy.classify.evaluate import evaluate
+from proxy.config import Thresholds
+
+VALID = Path(__file__).resolve().parents[1] / "data" / "tiers" / "valid.jsonl"
+KEYS = ("n", "accuracy", "under_routed", "over_routed", "complex_to_simple", "confusion")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=MODEL_DIR, help="a directory of classifier files")
+    args = parser.parse_args()
+    classifier = EmbeddingClassifier(args.model, threads=1)
+    classifier.load()
+    thresholds = Thresholds(**classifier.meta["thresholds"])
+    objs = read_jsonl(VALID)
+    parts = {
+        "all": objs,
+        "part_a+b": [o for o in objs if not o["id"].startswith("c-")],
+        "part_c": [o for o in objs if o["id"].startswith("c-")],
+    }
+    report = {"thresholds": classifier.meta["thresholds"]}
+    for name, part in parts.items():
+        rows = [to_row(o, f"{VALID.name}:{o['id']}") for o in part]
+        metrics = evaluate(classifier, rows, thresholds, progress=None)
+        report[name] = {k: metrics[k] for k in KEYS}
+        print(
+            f"{name:<9} n={metrics['n']:<4} accuracy {metrics['accuracy']:.3f}  under {metrics['under_routed']:.1%}"
+            f"  over {metrics['over_routed']:.1%}  complex→simple {metrics['complex_to_simple']:.1%}"
+        )
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
