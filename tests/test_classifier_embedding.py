@@ -115,6 +115,20 @@ def test_a_short_prompt_after_an_idle_gap_runs_on_one_thread_and_embeds_the_same
         assert pool_only.single is None and pool_only.last_threads == 2
 
 
+def test_the_graph_pools_as_the_runtime_did_for_older_model_files() -> None:
+    """The shipped graph ends in the masked mean and L2 norm; an older model's hidden states are pooled in numpy."""
+    encoder = Encoder(MODEL_DIR, threads=1, cold_single=False)
+    assert encoder.pooled  # `smr train`'s fused export: one output the runtime reads as is
+    texts = ["hi", "Write a Python function that merges two sorted lists", "x " * 200]
+    pooled = [encoder.encode(text) for text in texts]
+    encoder.pooled = False  # read `last_hidden_state` and pool it here, as for a model from before the export
+    for text, vector in zip(texts, pooled, strict=True):
+        by_hand = encoder.encode(text)
+        assert vector.shape == by_hand.shape == (DIM,)
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
+        np.testing.assert_allclose(vector, by_hand, atol=1e-5)
+
+
 def test_missing_files_raise_an_actionable_error(tmp_path: Path) -> None:
     with pytest.raises(ClassifierUnavailable, match="smr train"):
         EmbeddingClassifier(tmp_path)

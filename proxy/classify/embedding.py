@@ -109,6 +109,8 @@ class Encoder:
         self.session = _session(ort, model_dir, threads, spin)
         # Short prompts after an idle gap run here (see COLD_GAP_S); spinning pools stay warm.
         self.single = _session(ort, model_dir, 1, spin) if cold_single and threads > 1 and not spin else None
+        # The graph pools and normalises (`smr train` since the fused export); older ones give hidden states.
+        self.pooled = "sentence_embedding" in {out.name for out in self.session.get_outputs()}
         self.last_threads = 0  # threads the last run used
         self._idle_since = 0.0  # time.monotonic() when the last run ended
 
@@ -119,30 +121,30 @@ class Encoder:
                 self._run(session, token_ids(self.tokenizer, "warm-up"))
 
     def encode(self, text: str) -> Vector:
-        np = self._np
         ids = token_ids(self.tokenizer, text, self.max_tokens, self.head_tokens)
         session = self.session
         if self.single is not None and len(ids) < COLD_MAX_TOKENS and time.monotonic() - self._idle_since > COLD_GAP_S:
             session = self.single
-        hidden = self._run(session, ids)
+        vector = self._run(session, ids)
         self._idle_since = time.monotonic()
         self.last_threads = 1 if session is self.single else self.threads
-        pooled = hidden[0].mean(axis=0)
-        vector: Vector = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
         return vector
 
     def _run(self, session: Any, ids: list[int]) -> Vector:
         np = self._np
         input_ids = np.asarray([ids], dtype=np.int64)
-        (hidden,) = session.run(
-            ["last_hidden_state"],
-            {
-                "input_ids": input_ids,
-                "attention_mask": np.ones_like(input_ids),
-                "token_type_ids": np.zeros_like(input_ids),
-            },
-        )
-        return hidden  # type: ignore[no-any-return]
+        feed = {
+            "input_ids": input_ids,
+            "attention_mask": np.ones_like(input_ids),
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        if self.pooled:
+            (embedded,) = session.run(["sentence_embedding"], feed)
+            return embedded[0]  # type: ignore[no-any-return]
+        (hidden,) = session.run(["last_hidden_state"], feed)
+        pooled = hidden[0].mean(axis=0)
+        vector: Vector = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        return vector
 
 
 def _session(ort: Any, model_dir: Path, threads: int, spin: bool) -> Any:
