@@ -43,7 +43,7 @@ OUTPUTS = 3  # P(>= medium), P(complex), P(weak falls short)
 LAYERS = 3
 FALLS_SHORT = (0.0, 0.5, 1.0)  # the third target of a simple / medium / complex tier row
 # quality rows sampled into each epoch, by set (GSM8K is small, so it is drawn more often)
-QUALITY_PER_EPOCH = {"routellm_gsm8k_dev": 300, "routellm_mmlu_dev": 900}
+QUALITY_PER_EPOCH = {"routellm_gsm8k_dev": 370, "routellm_mmlu_dev": 1100}
 
 
 def _torch() -> Any:
