@@ -4,9 +4,9 @@
     git worktree add /tmp/before 766621d                          # the model before part_c
     python bench/valid_parts.py --model /tmp/before/proxy/classify/model
 
-The batches are told apart by id: part_c's rows start with "c-", part_d's with "d" and a digit
-("d1-", "d2-", "d3-"), the rest come from part_a and part_b (the 350 rows held out before part_c
-was added). Each model is cut at its own tuned
+The batches are told apart by the first letter of a row's id (part_c's ids start with "c",
+part_d's with "d", ...); part_a and part_b were split together, so they are reported as one
+(the 350 rows held out before part_c was added). Each model is cut at its own tuned
 thresholds (meta.json). The README's old-against-new figures for the classifier are this script's.
 """
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -25,7 +26,6 @@ from proxy.classify.evaluate import evaluate
 from proxy.config import Thresholds
 
 VALID = Path(__file__).resolve().parents[1] / "data" / "tiers" / "valid.jsonl"
-PART_D = ("d1", "d2", "d3")
 KEYS = ("n", "accuracy", "under_routed", "over_routed", "complex_to_simple", "confusion")
 
 
@@ -37,18 +37,11 @@ def main() -> int:
     classifier.load()
     thresholds = Thresholds(**classifier.meta["thresholds"])
     objs = read_jsonl(VALID)
-    batch = {
-        o["id"]: "part_c" if o["id"].startswith("c-") else "part_d" if o["id"][:2] in PART_D else "part_a+b"
-        for o in objs
-    }
-    parts = {
-        "all": objs,
-        **{name: [o for o in objs if batch[o["id"]] == name] for name in ("part_a+b", "part_c", "part_d")},
-    }
+    parts: dict[str, list[dict[str, Any]]] = {"all": objs}
+    for o in sorted(objs, key=lambda o: str(o["id"])):
+        parts.setdefault("part_a+b" if o["id"][0] in "ab" else f"part_{o['id'][0]}", []).append(o)
     report = {"thresholds": classifier.meta["thresholds"]}
     for name, part in parts.items():
-        if not part:
-            continue
         rows = [to_row(o, f"{VALID.name}:{o['id']}") for o in part]
         metrics = evaluate(classifier, rows, thresholds, progress=None)
         report[name] = {k: metrics[k] for k in KEYS}
