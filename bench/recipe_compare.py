@@ -5,6 +5,7 @@
     python bench/recipe_compare.py --layers 6          # all of MiniLM's layers
     python bench/recipe_compare.py --no-quality        # tier rows only
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
+    python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
 
 Each run fine-tunes on data/tiers/train.jsonl (plus, unless --no-quality, the RouteLLM training
 parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix) and for the tier
@@ -42,13 +43,15 @@ def main() -> int:
     parser.add_argument("--no-quality", action="store_true", help="train on the tier rows only")
     parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED + FOLDS, help="default: smr train's final fit's")
+    parser.add_argument("--check", type=Path, action="append", default=[], help="another tier file to score")
     args = parser.parse_args()
     finetune.LAYERS = args.layers
     public = ROOT / "data" / "public"
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
+    tier_checks = {"valid": ROOT / "data" / "tiers" / "valid.jsonl"} | {path.stem: path for path in args.check}
     checks: dict[str, list[Row]] = {
-        "valid": load_rows(ROOT / "data" / "tiers" / "valid.jsonl"),
+        **{name: load_rows(path) for name, path in tier_checks.items()},
         **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
     inputs = training_inputs(train, quality, checks)
@@ -65,12 +68,14 @@ def main() -> int:
         fitted = finetune.output_probs(net, ids, z, range(len(train)))
         for label, mix in mixes.items():
             thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
-            valid = probs["valid"] @ mix
-            tiers = tier_metrics(
-                [r.tier or "" for r in checks["valid"]], [tier_for(float(s), thresholds) for s in valid]
-            )
             line: dict[str, Any] = {"epoch": epoch, "score": label}
-            line |= {k: round(float(tiers[k]), 3) for k in ("accuracy", "under_routed", "complex_to_simple")}
+            for name in tier_checks:
+                tiers = tier_metrics(
+                    [r.tier or "" for r in checks[name]], [tier_for(float(s), thresholds) for s in probs[name] @ mix]
+                )
+                prefix = "" if name == "valid" else f"{name}_"
+                keys = ("accuracy", "under_routed", "complex_to_simple")
+                line |= {prefix + k: round(float(tiers[k]), 3) for k in keys}
             for name in (f"{q}_holdout" for q in QUALITY_SETS):
                 rows = checks[name]
                 apgr = quality_metrics(
