@@ -40,9 +40,14 @@ VALID_SHARE = 0.25
 QUALITY_SETS = ("routellm_gsm8k_dev", "routellm_mmlu_dev")
 # Labelled batches, split in groups: a group is split on its own, so a batch added later never
 # moves a row that an earlier split held out into training.
-SPLIT_GROUPS = (("part_a.jsonl", "part_b.jsonl"), ("part_c.jsonl",), ("part_d.jsonl",))
-# part_e.jsonl (2026-12-03) is in no group yet: it measured the shipped model on prompts no model here
-# had seen (README, "Routing"). The next retraining adds ("part_e.jsonl",) here.
+SPLIT_GROUPS = (
+    ("part_a.jsonl", "part_b.jsonl"),
+    ("part_c.jsonl",),
+    ("part_d.jsonl",),
+    ("part_e.jsonl",),
+    ("part_g.jsonl",),
+)
+# part_f.jsonl (2026-12-03) is in no group: it is the test of prompts no model here was trained on.
 PARTS = tuple(part for group in SPLIT_GROUPS for part in group)
 INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
