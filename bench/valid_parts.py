@@ -3,11 +3,14 @@
     python bench/valid_parts.py                                  # the shipped model
     git worktree add /tmp/before 766621d                          # the model before part_c
     python bench/valid_parts.py --model /tmp/before/proxy/classify/model
+    python bench/valid_parts.py --file data/tiers/part_h.jsonl   # a batch in no split, by sub-batch
 
 The batches are told apart by the first letter of a row's id (part_c's ids start with "c",
 part_d's with "d", ...); part_a and part_b were split together, so they are reported as one
 (the 350 rows held out before part_c was added). Each model is cut at its own tuned
-thresholds (meta.json). The README's old-against-new figures for the classifier are this script's.
+thresholds (meta.json). With `--file`, another tier file, grouped by the id's prefix before its
+first "-" (part_h's h1, h2, h3). Either way, English and non-English rows are also reported apart
+(the row's `lang`). The README's old-against-new figures for the classifier are this script's.
 """
 
 from __future__ import annotations
@@ -32,17 +35,23 @@ KEYS = ("n", "accuracy", "under_routed", "over_routed", "complex_to_simple", "co
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="a directory of classifier files")
+    parser.add_argument("--file", type=Path, default=VALID, help="a tier file (default: the validation split)")
     args = parser.parse_args()
     classifier = EmbeddingClassifier(args.model, threads=1)
     classifier.load()
     thresholds = Thresholds(**classifier.meta["thresholds"])
-    objs = read_jsonl(VALID)
+    objs = read_jsonl(args.file)
     parts: dict[str, list[dict[str, Any]]] = {"all": objs}
     for o in sorted(objs, key=lambda o: str(o["id"])):
-        parts.setdefault("part_a+b" if o["id"][0] in "ab" else f"part_{o['id'][0]}", []).append(o)
+        if args.file == VALID:
+            parts.setdefault("part_a+b" if o["id"][0] in "ab" else f"part_{o['id'][0]}", []).append(o)
+        else:
+            parts.setdefault(str(o["id"]).split("-")[0], []).append(o)
+    for o in objs:
+        parts.setdefault("English" if o.get("lang", "en") == "en" else "other", []).append(o)
     report = {"thresholds": classifier.meta["thresholds"]}
     for name, part in parts.items():
-        rows = [to_row(o, f"{VALID.name}:{o['id']}") for o in part]
+        rows = [to_row(o, f"{args.file.name}:{o['id']}") for o in part]
         metrics = evaluate(classifier, rows, thresholds, progress=None)
         report[name] = {k: metrics[k] for k in KEYS}
         print(
