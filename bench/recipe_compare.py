@@ -6,13 +6,19 @@
     python bench/recipe_compare.py --no-quality        # tier rows only
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
     python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
+    python bench/recipe_compare.py --teacher-layers 6 --distill 0.5 --teacher-cache /tmp/t6.pt
+        # first a 6-layer teacher (scored too), then the 3-layer student on tier targets softened
+        # towards the teacher's (`finetune.distilled`); --transfer-file FILE adds unlabelled prompts
+        # (e.g. the Arena ones) on which the student learns the teacher's tier outputs, weight
+        # --transfer; the cache (the teacher's weights) lets another student reuse the teacher
 
 Each run fine-tunes on data/tiers/train.jsonl (plus, unless --no-quality, the RouteLLM training
 parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix) and for the tier
 outputs alone: tier accuracy and under-routing on the validation split, with thresholds tuned on
 the training split's own scores (no cross-validation, so a little optimistic; the same for every
-variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores. The seed moves
-the APGR figures by a few hundredths (README), so judge a close call over several seeds.
+variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores (a 6-layer
+teacher 11 more). The seed moves the APGR figures by a few hundredths (README), so judge a close
+call over several seeds.
 """
 
 from __future__ import annotations
@@ -44,8 +50,12 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED + FOLDS, help="default: smr train's final fit's")
     parser.add_argument("--check", type=Path, action="append", default=[], help="another tier file to score")
+    parser.add_argument("--teacher-layers", type=int, default=0, help="distil from a teacher of this many layers")
+    parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher in the tier targets")
+    parser.add_argument("--transfer-file", type=Path, action="append", default=[], help="unlabelled prompts")
+    parser.add_argument("--transfer", type=float, default=1.0, help="weight of the teacher on those prompts")
+    parser.add_argument("--teacher-cache", type=Path, help="the teacher's weights (.pt), reused if present")
     args = parser.parse_args()
-    finetune.LAYERS = args.layers
     public = ROOT / "data" / "public"
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
@@ -54,7 +64,8 @@ def main() -> int:
         **{name: load_rows(path) for name, path in tier_checks.items()},
         **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
-    inputs = training_inputs(train, quality, checks)
+    transfer = {f"transfer:{path.stem}": load_rows(path) for path in args.transfer_file}
+    inputs = training_inputs(train, quality, checks | transfer)
     ids = inputs.ids
     mean, scale = standardiser(inputs.feats[: len(train)])
     z = (inputs.feats - mean) / scale
@@ -64,7 +75,7 @@ def main() -> int:
     def score(epoch: int, net: Any) -> None:
         if epoch < 2:
             return
-        probs = {name: finetune.output_probs(net, ids, z, rows) for name, rows in inputs.others.items()}
+        probs = {name: finetune.output_probs(net, ids, z, inputs.others[name]) for name in checks}
         fitted = finetune.output_probs(net, ids, z, range(len(train)))
         for label, mix in mixes.items():
             thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
@@ -87,10 +98,40 @@ def main() -> int:
             report.append(line)
             print(json.dumps(line), flush=True)
 
-    finetune.fine_tune(
-        ids, z, inputs.target, range(len(train)), inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score
-    )
+    target, fit = inputs.target, list(range(len(train)))
+    if args.teacher_layers:
+        extra = [j for name in transfer for j in inputs.others[name]]
+        teacher = teacher_probs(args, inputs, z, score)
+        target = finetune.distilled(target, teacher, len(train), args.distill, extra, args.transfer)
+        fit += extra
+        student = {
+            "student": args.layers,
+            "distill": args.distill,
+            "transfer": args.transfer,
+            "transfer_rows": len(extra),
+        }
+        print(json.dumps(student), flush=True)
+    finetune.LAYERS = args.layers
+    finetune.fine_tune(ids, z, target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score)
     return 0
+
+
+def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any) -> Any:
+    """The teacher's probabilities on every row; it is trained (and scored) unless its weights are cached."""
+    torch = finetune._torch()
+    finetune.LAYERS = args.teacher_layers
+    if args.teacher_cache is not None and args.teacher_cache.is_file():
+        net = finetune.build_net(z.shape[1], args.seed)
+        net.load_state_dict(torch.load(args.teacher_cache))
+    else:
+        print(json.dumps({"teacher": args.teacher_layers}), flush=True)
+        fit = range(len(inputs.labels))
+        net = finetune.fine_tune(
+            inputs.ids, z, inputs.target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score
+        )
+        if args.teacher_cache is not None:
+            torch.save(net.state_dict(), args.teacher_cache)
+    return finetune.output_probs(net, inputs.ids, z, range(len(inputs.ids)))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from proxy.classify.embedding import (
     clip_ids,
 )
 from proxy.classify.features import _EXACT, _counted, cheap_features
-from proxy.classify.finetune import COMPLEX_WEIGHT, DIM, FALLS_SHORT, OUTPUTS, SCALE, targets
+from proxy.classify.finetune import COMPLEX_WEIGHT, DIM, FALLS_SHORT, OUTPUTS, SCALE, distilled, targets
 from proxy.classify.head_fit import MIX, head_spec
 from proxy.classify.rules import RuleClassifier
 from proxy.config import Router
@@ -207,6 +207,18 @@ def test_training_targets_teach_quality_rows_only_the_falls_short_output() -> No
     # tier rows weigh in all three outputs (complex counts double in P(>= medium)); quality rows only in the last
     assert target.weights.tolist() == [[1, 1, 1], [1, 1, 1], [COMPLEX_WEIGHT, 1, 1], [0, 0, 1], [0, 0, 1]]
     assert target.values.shape == (5, OUTPUTS)
+
+
+def test_distilled_targets_soften_tier_labels_and_teach_unlabelled_rows_the_teacher() -> None:
+    # a simple and a complex tier row, a quality row, then an unlabelled prompt (the transfer set)
+    target = targets([0, 2, None, None], [None, None, 1.0, None])
+    teacher = np.asarray([[0.2, 0.1, 0.9], [0.6, 0.4, 0.9], [0.7, 0.3, 0.8], [0.9, 0.5, 0.1]], dtype=np.float32)
+    got = distilled(target, teacher, tier_rows=2, alpha=0.25, transfer=[3], weight=0.5)
+    want = [[0.05, 0.025, FALLS_SHORT[0]], [0.9, 0.85, FALLS_SHORT[2]], [0, 0, 1], [0.9, 0.5, 0]]
+    np.testing.assert_allclose(got.values, want, atol=1e-6)
+    # the teacher's falls-short output and its opinion of the quality row teach nothing
+    assert got.weights.tolist() == [[1, 1, 1], [COMPLEX_WEIGHT, 1, 1], [0, 0, 1], [0.5, 0.5, 0]]
+    assert target.values[0].tolist() == [0, 0, FALLS_SHORT[0]]  # the hard targets are left as they were
 
 
 def test_features_of_a_huge_paste_are_estimated_closely_from_its_ends() -> None:

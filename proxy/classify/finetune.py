@@ -172,6 +172,24 @@ def targets(tiers: Sequence[int | None], falls_short: Sequence[float | None]) ->
     return Targets(values, weights)
 
 
+def distilled(
+    target: Targets, teacher: Any, tier_rows: int, alpha: float, transfer: Sequence[int] = (), weight: float = 1.0
+) -> Targets:
+    """`target` with the tier outputs taught by a teacher network's probabilities (rows-by-3, every row).
+
+    The first `tier_rows` rows' tier targets become (1 - alpha) · label + alpha · teacher; the
+    `transfer` rows, which have no label, learn the teacher's tier outputs with weight `weight`.
+    """
+    import numpy as np
+
+    values, weights = np.array(target.values, copy=True), np.array(target.weights, copy=True)
+    soft = np.asarray(teacher, dtype=np.float32)[:, :2]
+    values[:tier_rows, :2] = (1.0 - alpha) * values[:tier_rows, :2] + alpha * soft[:tier_rows]
+    rows = np.asarray(transfer, dtype=np.int64)
+    values[rows, :2], weights[rows, :2] = soft[rows], weight
+    return Targets(values, weights)
+
+
 def fine_tune(
     ids: Sequence[list[int]],
     feats: Any,
