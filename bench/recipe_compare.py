@@ -56,6 +56,8 @@ def main() -> int:
     parser.add_argument("--transfer", type=float, default=1.0, help="weight of the teacher on those prompts")
     parser.add_argument("--teacher-cache", type=Path, help="the teacher's weights (.pt), reused if present")
     args = parser.parse_args()
+    if args.transfer_file and not args.teacher_layers:
+        parser.error("--transfer-file needs --teacher-layers: only a teacher labels those prompts")
     public = ROOT / "data" / "public"
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
