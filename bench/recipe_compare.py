@@ -103,7 +103,7 @@ def main() -> int:
     target, fit = inputs.target, list(range(len(train)))
     if args.teacher_layers:
         extra = [j for name in transfer for j in inputs.others[name]]
-        teacher = teacher_probs(args, inputs, z, score)
+        teacher = teacher_probs(args, inputs, z, score, [*fit, *extra])
         target = finetune.distilled(target, teacher, len(train), args.distill, extra, args.transfer)
         fit += extra
         student = {
@@ -118,8 +118,11 @@ def main() -> int:
     return 0
 
 
-def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any) -> Any:
-    """The teacher's probabilities on every row; it is trained (and scored) unless its weights are cached."""
+def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any, rows: list[int]) -> Any:
+    """The teacher's probabilities on `rows` (zero on the others, which nothing reads); it is trained
+    (and scored) unless its weights are cached."""
+    import numpy as np
+
     torch = finetune._torch()
     finetune.LAYERS = args.teacher_layers
     if args.teacher_cache is not None and args.teacher_cache.is_file():
@@ -133,7 +136,9 @@ def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any) -> 
         )
         if args.teacher_cache is not None:
             torch.save(net.state_dict(), args.teacher_cache)
-    return finetune.output_probs(net, inputs.ids, z, range(len(inputs.ids)))
+    probs = np.zeros((len(inputs.ids), finetune.OUTPUTS), dtype=np.float32)
+    probs[rows] = finetune.output_probs(net, inputs.ids, z, rows)
+    return probs
 
 
 if __name__ == "__main__":
