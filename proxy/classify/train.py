@@ -46,8 +46,11 @@ SPLIT_GROUPS = (
     ("part_d.jsonl",),
     ("part_e.jsonl",),
     ("part_g.jsonl",),
+    ("part_f.jsonl",),
+    ("part_h.jsonl",),
+    ("part_i.jsonl",),
 )
-# part_f.jsonl (2026-12-03) is in no group: it is the test of prompts no model here was trained on.
+# part_j.jsonl (2026-12-07) is in no group: the test of prompts no model here was trained on.
 PARTS = tuple(part for group in SPLIT_GROUPS for part in group)
 INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
