@@ -113,8 +113,9 @@ def main() -> int:
             "transfer_rows": len(extra),
         }
         print(json.dumps(student), flush=True)
-    finetune.LAYERS = args.layers
-    finetune.fine_tune(ids, z, target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score)
+    finetune.fine_tune(
+        ids, z, target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, layers=args.layers, after_epoch=score
+    )
     return 0
 
 
@@ -124,15 +125,22 @@ def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any, row
     import numpy as np
 
     torch = finetune._torch()
-    finetune.LAYERS = args.teacher_layers
     if args.teacher_cache is not None and args.teacher_cache.is_file():
-        net = finetune.build_net(z.shape[1], args.seed)
+        net = finetune.build_net(z.shape[1], args.seed, args.teacher_layers)
         net.load_state_dict(torch.load(args.teacher_cache))
     else:
         print(json.dumps({"teacher": args.teacher_layers}), flush=True)
         fit = range(len(inputs.labels))
         net = finetune.fine_tune(
-            inputs.ids, z, inputs.target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, after_epoch=score
+            inputs.ids,
+            z,
+            inputs.target,
+            fit,
+            inputs.quality,
+            seed=args.seed,
+            epochs=args.epochs,
+            layers=args.teacher_layers,
+            after_epoch=score,
         )
         if args.teacher_cache is not None:
             torch.save(net.state_dict(), args.teacher_cache)

@@ -60,7 +60,7 @@ def source_dir() -> Path:
     return Path(get_model_path())
 
 
-def build_net(n_features: int, seed: int) -> Any:
+def build_net(n_features: int, seed: int, layers: int = LAYERS) -> Any:
     _torch()
     import torch
     from transformers import AutoModel
@@ -71,8 +71,8 @@ def build_net(n_features: int, seed: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(source_dir()), attn_implementation="eager")
-            self.bert.encoder.layer = self.bert.encoder.layer[:LAYERS]
-            self.bert.config.num_hidden_layers = LAYERS
+            self.bert.encoder.layer = self.bert.encoder.layer[:layers]
+            self.bert.config.num_hidden_layers = layers
             self.bert.embeddings.word_embeddings.weight.requires_grad_(False)
             self.head = torch.nn.Linear(DIM + n_features, OUTPUTS)
 
@@ -199,6 +199,7 @@ def fine_tune(
     *,
     seed: int,
     epochs: int,
+    layers: int = LAYERS,
     after_epoch: Callable[[int, Any], None] | None = None,
     label: str = "",
 ) -> Any:
@@ -214,7 +215,7 @@ def fine_tune(
     torch = _torch()
     feats_t = torch.tensor(np.asarray(feats, dtype=np.float32))
     values, weights = torch.tensor(target.values), torch.tensor(target.weights)
-    net = build_net(feats_t.shape[1], seed)
+    net = build_net(feats_t.shape[1], seed, layers)
     rng = np.random.RandomState(seed)
     groups = [
         {"params": [p for p in net.bert.parameters() if p.requires_grad], "lr": LR},
@@ -276,7 +277,9 @@ def export(net: Any, model_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        onnx.save(encoder_graph(weights, LAYERS, HEADS, float(net.bert.config.layer_norm_eps)), str(fp32))
+        config = net.bert.config
+        graph = encoder_graph(weights, config.num_hidden_layers, HEADS, float(config.layer_norm_eps))
+        onnx.save(graph, str(fp32))
         session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
         rng = np.random.RandomState(0)
         for lengths in ([3, 9], [17, 40, 128]):
