@@ -181,3 +181,11 @@ def test_a_new_labelled_batch_never_moves_a_held_out_row_into_training(tmp_path:
     held_after = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
     assert held_before < held_after
     assert len(held_after - held_before) == 10  # the new batch's own quarter
+
+
+def test_a_written_file_reads_back_whole_when_a_string_holds_a_unicode_line_break(tmp_path: Path) -> None:
+    from proxy.classify.datasets import read_jsonl, write_jsonl
+
+    rows = [{"id": "x-1", "prompt": "first\u2028second\x85third\x1cfourth"}, {"id": "x-2", "prompt": "plain"}]
+    write_jsonl(tmp_path / "p.jsonl", rows)
+    assert read_jsonl(tmp_path / "p.jsonl") == rows

@@ -49,7 +49,8 @@ def prompt_of(messages: Sequence[Any]) -> Prompt:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # split on newlines only: str.splitlines() also splits inside JSON strings holding U+2028, U+0085, ...
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror}") from None
     out: list[dict[str, Any]] = []
