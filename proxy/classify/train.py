@@ -49,6 +49,7 @@ SPLIT_GROUPS = (
     ("part_f.jsonl",),
     ("part_h.jsonl",),
     ("part_i.jsonl",),
+    ("part_k.jsonl",),
 )
 # part_j.jsonl (2026-12-07) is in no group: the test of prompts no model here was trained on.
 PARTS = tuple(part for group in SPLIT_GROUPS for part in group)
