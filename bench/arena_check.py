@@ -2,11 +2,13 @@
 
     python bench/arena_check.py [../shared/data/arena_hard_1k_prompts.jsonl] [--json]
 
-The file (FastChat's arena_hard_1k, see ../shared/data/README.md; never trained on) gives some
-prompts `mean_score_11_models`, a 0-10 judge score averaged over 11 models: low means most models
+The file (FastChat's arena_hard_1k, see ../shared/data/README.md) gives some prompts
+`mean_score_11_models`, a 0-10 judge score averaged over 11 models: low means most models
 answered badly, so a router should send it up. Prints, for the shipped classifier's d and for
 prompt length: Spearman's rank correlation with -score, and the AUC of telling "hard" prompts
-(score ≤ 6, as ../shared/data/README.md does) from the rest. 0 and 0.5 are chance.
+(score ≤ 6, as ../shared/data/README.md does) from the rest. 0 and 0.5 are chance. Since
+2026-12-07 `smr train` learns from these prompts without their scores (a teacher network's tier
+outputs), so the scores are still unseen but the prompts are not.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
 """Which tier the shipped classifier gives hard real prompts it never trained on.
 
-    python bench/arena_tiers.py [FILE.jsonl ...]   # default: ../shared/data/arena-hard-v*.jsonl
+    python bench/arena_tiers.py [FILE.jsonl ...]   # default: ../shared/data/arena-hard-v2.0_prompts.jsonl
 
 The arena-hard files (see ../shared/data/README.md) hold hard Chatbot Arena prompts with no tier
-label; under data/tiers/RUBRIC.md few of them are simple. Prints the share routed to each tier, by
-file and by `subcategory` where the file has one, and the lowest-scored prompts sent to simple.
+label; under data/tiers/RUBRIC.md few of them are simple. Since 2026-12-07 `smr train` learns from
+arena-hard-v0.1's prompts (unlabelled, a teacher network's tier outputs: `TRANSFER_SETS` in
+proxy/classify/train.py), so only v2.0 is still a set of prompts the model never saw. Prints the
+share routed to each tier, by file and by `subcategory` where the file has one, and the
+lowest-scored prompts sent to simple.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def main() -> int:
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--examples", type=int, default=5, help="prompts sent to simple to show per group")
     args = parser.parse_args()
-    files = args.files or sorted(SHARED.glob("arena-hard-v*_prompts.jsonl"))
+    files = args.files or [SHARED / "arena-hard-v2.0_prompts.jsonl"]
     classifier = EmbeddingClassifier()
     classifier.load()
     thresholds = Thresholds(**classifier.meta["thresholds"])

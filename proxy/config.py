@@ -57,8 +57,8 @@ class Tiers(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Thresholds(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Difficulty score cut-offs: score < medium → simple, < complex → medium, else complex."""
 
-    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.09
-    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.63
+    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.12
+    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.62
 
 
 class Ollama(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -76,7 +76,7 @@ class Router(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     thresholds: Thresholds = Thresholds()
     ollama: Ollama = Ollama()
     cache_size: Annotated[int, msgspec.Meta(ge=1)] = 4096
-    spin: bool = False  # the embedding classifier's threads spin between runs (README: Benchmarks)
+    spin: bool = False  # the embedding classifier's threads spin between runs (bench/README.md)
 
 
 class Server(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

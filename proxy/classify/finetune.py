@@ -38,8 +38,9 @@ WARMUP = 0.1
 SCHEDULE_EPOCHS = 4  # linear decay to zero over this many epochs; CV picks where to stop
 COMPLEX_WEIGHT = 2.0
 OUTPUTS = 3  # P(>= medium), P(complex), P(weak falls short)
-# The first layers of MiniLM's six: with the quality rows, three route as well as six (README,
-# "What was tried") at half the cost per prompt, which is most of what routing adds to a request.
+# The first layers of MiniLM's six: six route the tiers better but cost twice as much a prompt, which
+# is most of what routing adds to a request, and rank GSM8K worse; three, taught by a six-layer
+# teacher (`proxy.classify.train`), keep part of the lead (bench/README.md).
 LAYERS = 3
 FALLS_SHORT = (0.0, 0.5, 1.0)  # the third target of a simple / medium / complex tier row
 # quality rows sampled into each epoch, by set (GSM8K is small, so it is drawn more often)

@@ -77,12 +77,20 @@ def _folds(labels: Any, seed: int) -> list[tuple[Any, Any]]:
 
 
 def cross_validate(
-    ids: Sequence[list[int]], feats: Any, labels: Any, target: Targets, quality: dict[str, Sequence[int]], *, seed: int
+    ids: Sequence[list[int]],
+    feats: Any,
+    labels: Any,
+    target: Targets,
+    quality: dict[str, Sequence[int]],
+    *,
+    seed: int,
+    unlabelled: Sequence[int] = (),
 ) -> CrossValidation:
     """Out-of-fold d after each epoch from `MIN_EPOCHS` on; the cheapest epoch count and its thresholds.
 
     The tier rows are the first `len(labels)` of `ids`; the quality rows (`quality`, indices after
-    them) join every fold's training and are never scored here.
+    them) join every fold's training and are never scored here, and so do the `unlabelled` rows
+    (prompts a teacher network labelled, see `proxy.classify.finetune.distilled`).
     """
     import numpy as np
 
@@ -102,7 +110,7 @@ def cross_validate(
             ids,
             z,
             target,
-            [int(j) for j in fit_idx],
+            [*(int(j) for j in fit_idx), *unlabelled],
             quality,
             seed=seed + fold,
             epochs=SCHEDULE_EPOCHS,

