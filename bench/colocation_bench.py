@@ -5,7 +5,7 @@
 Two `smr serve` processes of this tree in front of one fake provider. Each round: a passthrough
 request to A, a `model=auto` request (new prompt) to A, a passthrough request to B, then `--gap`
 seconds of nothing. Prints the passthrough p50 of A (which also classifies) and of B (which never
-does). Measured in the README's "Benchmarks".
+does). Measured in bench/README.md.
 """
 
 from __future__ import annotations

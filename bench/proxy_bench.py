@@ -51,7 +51,7 @@ PY = sys.executable
 AFTER_SAMPLES, AFTER_WINDOW = 40, 0.1  # section 1b: requests, and the seconds watched after each
 # Section 2b: 16 chunks 5 ms apart, ~200 tokens/s, faster than providers stream: time to first token
 # with the proxy idle after it, as in real use (in the 64-chunk burst the client waits for a core
-# while the proxy and the fake pump the rest: README, "Benchmarks").
+# while the proxy and the fake pump the rest: bench/README.md).
 PACED = "stream-16-5"
 
 

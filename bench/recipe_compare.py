@@ -17,7 +17,7 @@ parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix)
 outputs alone: tier accuracy and under-routing on the validation split, with thresholds tuned on
 the training split's own scores (no cross-validation, so a little optimistic; the same for every
 variant), and APGR on both quality hold-outs. One run takes 4-8 minutes on 2 cores (a 6-layer
-teacher 11 more). The seed moves the APGR figures by a few hundredths (README), so judge a close
+teacher 11 more). The seed moves the APGR figures by a few hundredths (bench/README.md), so judge a close
 call over several seeds.
 """
 

@@ -10,7 +10,7 @@ part_d's with "d", ...); part_a and part_b were split together, so they are repo
 (the 350 rows held out before part_c was added). Each model is cut at its own tuned
 thresholds (meta.json). With `--file`, another tier file, grouped by the id's prefix before its
 first "-" (part_h's h1, h2, h3). Either way, English and non-English rows are also reported apart
-(the row's `lang`). The README's old-against-new figures for the classifier are this script's.
+(the row's `lang`). The old-against-new figures for the classifier in bench/README.md are this script's.
 """
 
 from __future__ import annotations

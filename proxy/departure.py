@@ -4,7 +4,7 @@ One watcher task per request waits for `http.disconnect`. While the request's ow
 a guarded wait (the provider call, the stream), the watcher cancels that task, so the provider
 call closes at once; the guard turns the cancellation into `ClientClosed`. Outside a guard it only
 notes that the client left. One task instead of two per wait, and no Litestar task group per
-stream, took ~0.15 ms off the time to first token (README, "Benchmarks").
+stream, took ~0.15 ms off the time to first token (bench/README.md).
 
 uvicorn's `send` returns silently once the client is gone, so without the watcher a stream would
 keep reading (and paying for) the provider's answer until its end.

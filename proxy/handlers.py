@@ -195,7 +195,7 @@ async def _body(scope: Scope, receive: Receive, limit: int) -> bytes:
 @asgi("/v1/chat/completions", copy_scope=False)
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     """POST only. A bare ASGI handler: Litestar's request and response layers cost ~0.1 ms a request
-    here (README, "Benchmarks"); errors raised before the answer starts still go through the app's
+    here (bench/README.md); errors raised before the answer starts still go through the app's
     exception handlers, so they keep OpenAI's shape."""
     if scope.get("method") != "POST":
         raise MethodNotAllowedException(headers={"Allow": "POST"})

@@ -5,7 +5,7 @@ uvicorn writes a response's status line and headers the moment the app sends
 two wake-ups of the client, for an answer that is ready at once (the proxy sends a stream's start
 only when its first content is in hand). `Coalescing` holds a response head until the next write
 on the connection, or until the event loop's next turn if none comes in this one, and sends them
-together. Measured in the README ("Benchmarks").
+together. Measured in bench/README.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ exception.
 
 Two connection pools, chosen by `server.upstream_transport`: aiohttp's (the default) or httpx's.
 aiohttp is called directly: its pool and C parser doubled the throughput of httpx's own pool, and
-dropping httpx's client layers on top of it saved another ~0.2 ms a request (README, "Benchmarks").
+dropping httpx's client layers on top of it saved another ~0.2 ms a request (bench/README.md).
 Tests hand in an httpx transport of their own (e.g. `httpx.MockTransport`).
 
 Ollama requests go through `ollama.AsyncClient`, which answers parsed objects: they come back as

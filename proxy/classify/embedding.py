@@ -51,7 +51,7 @@ COLD_MAX_TOKENS = 48
 # An ASCII text this short is at most ~60 word pieces of prose (128 at worst, one per character):
 # ~0.6-1.5 ms on one thread. On an event loop with no other chat request in flight, scoring it there
 # saves handing it to a worker thread and back, 0.2-0.3 ms on this VM (`python bench/ab_bench.py
-# auto`, README "A pool that has slept"); a request that arrives meanwhile waits that long at most.
+# auto`, bench/README.md, "A pool that has slept"); a request that arrives meanwhile waits that long at most.
 LOOP_CHARS = 200
 
 

@@ -7,7 +7,7 @@ layer `Attention` (the query, key and value projections packed into one matrix),
 `SkipLayerNormalization` and `BiasGelu`, then the masked mean and L2 norm that the runtime used
 to do in numpy. `quantize_dynamic` turns `Attention` into `QAttention` and every MatMul into
 int8, per channel: 79 nodes for three layers, against 329 from the exporter, and a short prompt
-runs ~20% faster (README, "Routing").
+runs ~20% faster (bench/README.md).
 
 Inputs `input_ids`, `attention_mask`, `token_type_ids` (int64, batch x tokens); outputs
 `sentence_embedding` (batch x 384, unit length) and `last_hidden_state`.
