@@ -10,7 +10,8 @@
         # first a 6-layer teacher (scored too), then the 3-layer student on tier targets softened
         # towards the teacher's (`finetune.distilled`); --transfer-file FILE adds unlabelled prompts
         # (e.g. the Arena ones) on which the student learns the teacher's tier outputs, weight
-        # --transfer; the cache (the teacher's weights) lets another student reuse the teacher
+        # --transfer; the cache (the teacher's weights) lets another student reuse the teacher;
+        # --from-teacher starts the student from the fine-tuned teacher's first layers, not MiniLM's
 
 Each run fine-tunes on data/tiers/train.jsonl (plus, unless --no-quality, the RouteLLM training
 parts, as `smr train` does) and, from epoch 2 on, prints for d (the shipped mix) and for the tier
@@ -55,9 +56,12 @@ def main() -> int:
     parser.add_argument("--transfer-file", type=Path, action="append", default=[], help="unlabelled prompts")
     parser.add_argument("--transfer", type=float, default=1.0, help="weight of the teacher on those prompts")
     parser.add_argument("--teacher-cache", type=Path, help="the teacher's weights (.pt), reused if present")
+    parser.add_argument("--from-teacher", action="store_true", help="start from the teacher's first layers")
     args = parser.parse_args()
     if args.transfer_file and not args.teacher_layers:
         parser.error("--transfer-file needs --teacher-layers: only a teacher labels those prompts")
+    if args.from_teacher and not args.teacher_layers:
+        parser.error("--from-teacher needs --teacher-layers")
     public = ROOT / "data" / "public"
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
@@ -100,10 +104,11 @@ def main() -> int:
             report.append(line)
             print(json.dumps(line), flush=True)
 
-    target, fit = inputs.target, list(range(len(train)))
+    target, fit, start = inputs.target, list(range(len(train))), None
     if args.teacher_layers:
         extra = [j for name in transfer for j in inputs.others[name]]
-        teacher = teacher_probs(args, inputs, z, score, [*fit, *extra])
+        teacher, teacher_state = teacher_probs(args, inputs, z, score, [*fit, *extra])
+        start = teacher_state if args.from_teacher else None
         target = finetune.distilled(target, teacher, len(train), args.distill, extra, args.transfer)
         fit += extra
         student = {
@@ -111,17 +116,27 @@ def main() -> int:
             "distill": args.distill,
             "transfer": args.transfer,
             "transfer_rows": len(extra),
+            "from_teacher": args.from_teacher,
         }
         print(json.dumps(student), flush=True)
     finetune.fine_tune(
-        ids, z, target, fit, inputs.quality, seed=args.seed, epochs=args.epochs, layers=args.layers, after_epoch=score
+        ids,
+        z,
+        target,
+        fit,
+        inputs.quality,
+        seed=args.seed,
+        epochs=args.epochs,
+        layers=args.layers,
+        after_epoch=score,
+        start=start,
     )
     return 0
 
 
-def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any, rows: list[int]) -> Any:
-    """The teacher's probabilities on `rows` (zero on the others, which nothing reads); it is trained
-    (and scored) unless its weights are cached."""
+def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any, rows: list[int]) -> tuple[Any, Any]:
+    """The teacher's probabilities on `rows` (zero on the others, which nothing reads) and its weights;
+    it is trained (and scored) unless its weights are cached."""
     import numpy as np
 
     torch = finetune._torch()
@@ -146,7 +161,7 @@ def teacher_probs(args: argparse.Namespace, inputs: Any, z: Any, score: Any, row
             torch.save(net.state_dict(), args.teacher_cache)
     probs = np.zeros((len(inputs.ids), finetune.OUTPUTS), dtype=np.float32)
     probs[rows] = finetune.output_probs(net, inputs.ids, z, rows)
-    return probs
+    return probs, net.state_dict()
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -203,13 +203,15 @@ def fine_tune(
     layers: int = LAYERS,
     after_epoch: Callable[[int, Any], None] | None = None,
     label: str = "",
+    start: Mapping[str, Any] | None = None,
 ) -> Any:
     """Train for `epochs` epochs of the `SCHEDULE_EPOCHS` schedule; returns the net.
 
     Every epoch is `fit_index` (tier rows) plus, for each quality set named in `quality`, a fresh
     sample of `QUALITY_PER_EPOCH[name]` of its rows. `feats` are the standardised cheap features of
     every row (a float32 array). `after_epoch(epoch, net)` runs after each epoch (the CV scores
-    held-out rows there).
+    held-out rows there). `start`, another net's state dict (say, a deeper teacher's), gives the
+    encoder's first `layers` layers and its embeddings their starting weights instead of MiniLM's.
     """
     import numpy as np
 
@@ -217,6 +219,9 @@ def fine_tune(
     feats_t = torch.tensor(np.asarray(feats, dtype=np.float32))
     values, weights = torch.tensor(target.values), torch.tensor(target.weights)
     net = build_net(feats_t.shape[1], seed, layers)
+    if start is not None:
+        own = net.state_dict()
+        net.load_state_dict({k: v for k, v in start.items() if k.startswith("bert.") and k in own}, strict=False)
     rng = np.random.RandomState(seed)
     groups = [
         {"params": [p for p in net.bert.parameters() if p.requires_grad], "lr": LR},
