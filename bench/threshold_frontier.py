@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from proxy import config
 from proxy.classify import registry
 from proxy.classify.datasets import load_rows
-from proxy.classify.evaluate import score_rows
+from proxy.classify.evaluate import score_rows, tier_metrics
 from proxy.classify.head_fit import RANK
+from proxy.router import tier_for
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = 0.01
@@ -77,19 +78,17 @@ def main() -> int:
     for path in args.files:
         rows = load_rows(path)
         scores, _ = score_rows(classifier, rows)
-        s, ranks = np.asarray(scores), np.asarray([RANK[r.tier or ""] for r in rows])
-        configured = (s >= th.medium).astype(np.int8) + (s >= th.complex)
+        configured = tier_metrics([r.tier or "" for r in rows], [tier_for(d, th) for d in scores])
+        ranks = np.asarray([RANK[r.tier or ""] for r in rows])
         report = {
             "file": str(path),
             "n": len(rows),
             "configured": {
                 "medium": th.medium,
                 "complex": th.complex,
-                "accuracy": round(float((configured == ranks).mean()), 3),
-                "under_routed": round(float((configured < ranks).mean()), 3),
-                "complex_to_simple": round(float(((configured == 0) & (ranks == 2)).mean()), 3),
+                **{k: round(configured[k], 3) for k in ("accuracy", "under_routed", "complex_to_simple")},
             },
-            **frontier(s, ranks, args.max_under, args.max_c2s),
+            **frontier(np.asarray(scores), ranks, args.max_under, args.max_c2s),
         }
         print(json.dumps(report))
     return 0
