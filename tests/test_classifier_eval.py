@@ -155,7 +155,7 @@ def test_split_is_stable_and_stratified() -> None:
 
 
 def test_a_new_labelled_batch_never_moves_a_held_out_row_into_training(tmp_path: Path) -> None:
-    from proxy.classify.train import SPLIT_GROUPS, split_tiers
+    from proxy.classify.train import SPLIT_GROUPS, TRAIN_ONLY, split_tiers
 
     def batch(part: str, n: int) -> list[dict[str, Any]]:
         return [
@@ -170,7 +170,7 @@ def test_a_new_labelled_batch_never_moves_a_held_out_row_into_training(tmp_path:
 
     first, *later = [part for group in SPLIT_GROUPS for part in group]
     _write(tmp_path / first, batch(first, 40))
-    for part in later:
+    for part in [*later, *TRAIN_ONLY]:
         _write(tmp_path / part, [])
     _, valid = split_tiers(tmp_path)
     held_before = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
@@ -181,6 +181,54 @@ def test_a_new_labelled_batch_never_moves_a_held_out_row_into_training(tmp_path:
     held_after = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
     assert held_before < held_after
     assert len(held_after - held_before) == 10  # the new batch's own quarter
+
+
+def test_translations_train_whole_and_only_of_training_rows(tmp_path: Path) -> None:
+    from proxy.classify.train import SPLIT_GROUPS, TRAIN_ONLY, split_tiers
+
+    first, *later = [part for group in SPLIT_GROUPS for part in group]
+    rows = [
+        {"id": f"a-{i}", "messages": [{"role": "user", "content": f"q {i}"}], "tier": "simple", "category": "x"}
+        for i in range(40)
+    ]
+    _write(tmp_path / first, rows)
+    for part in later:
+        _write(tmp_path / part, [])
+
+    def translation(source: str) -> dict[str, Any]:
+        return {
+            "id": f"l-{source}-es",
+            "messages": [{"role": "user", "content": "p"}],
+            "tier": "simple",
+            "category": "x",
+            "translation_of": source,
+        }
+
+    _write(tmp_path / TRAIN_ONLY[0], [])
+    _, valid = split_tiers(tmp_path)
+    held = {json.loads(line)["id"] for line in valid.read_text().splitlines()}
+    trained = sorted({r["id"] for r in rows} - held)
+    _write(tmp_path / TRAIN_ONLY[0], [translation(i) for i in trained])
+    train, valid = split_tiers(tmp_path)
+    train_ids = [json.loads(line)["id"] for line in train.read_text().splitlines()]
+    assert {json.loads(line)["id"] for line in valid.read_text().splitlines()} == held
+    assert train_ids[-len(trained) :] == [f"l-{i}-es" for i in trained]
+    for bad in (sorted(held)[0], "nowhere-1"):
+        _write(tmp_path / TRAIN_ONLY[0], [translation(bad)])
+        with pytest.raises(DataError, match=r"part_l\.jsonl:1: translation_of must name a training row"):
+            split_tiers(tmp_path)
+
+
+def test_a_translation_trains_with_its_source_and_is_never_scored() -> None:
+    from proxy.classify.head_fit import grouped_folds
+
+    # rows 0-5 are labelled batches' rows in folds 0, 1, 2, 0, 1, 2; rows 6 and 7 translate rows 1 and 3
+    fold = [0, 1, 2, 0, 1, 2, -1, -1]
+    follows = [0, 1, 2, 3, 4, 5, 1, 3]
+    folds = grouped_folds(fold, follows)
+    assert [held for _, held in folds] == [[0, 3], [1, 4], [2, 5]]
+    assert [fit for fit, _ in folds] == [[1, 2, 4, 5, 6], [0, 2, 3, 5, 7], [0, 1, 3, 4, 6, 7]]
+    assert grouped_folds([0, 1, 0], [0, 1, 2]) == [([1], [0, 2]), ([0, 2], [1])]
 
 
 def test_a_written_file_reads_back_whole_when_a_string_holds_a_unicode_line_break(tmp_path: Path) -> None:

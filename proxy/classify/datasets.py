@@ -36,6 +36,7 @@ class Row(msgspec.Struct, frozen=True):
     score_weak: float | None = None
     category: str = ""
     source: str = ""
+    translation_of: str = ""  # the id of the row this one translates (data/tiers/part_l.jsonl)
 
 
 class DataError(ValueError):
@@ -89,6 +90,7 @@ def to_row(obj: dict[str, Any], where: str) -> Row:
         score_weak=None if weak is None else float(weak),
         category=str(obj.get("category") or ""),
         source=str(obj.get("source") or ""),
+        translation_of=str(obj.get("translation_of") or ""),
     )
 
 

