@@ -64,7 +64,8 @@ SPLIT_GROUPS = (
     ("part_k.jsonl",),
     ("part_m.jsonl",),
 )
-# part_j.jsonl (2026-12-07) is in no group: the test of prompts no model here was trained on.
+# part_j.jsonl (2026-12-07) and part_n.jsonl (2026-12-07, later) are in no group: the tests of
+# prompts no model here was trained on.
 # Batches that go to training whole: translations of training rows (each names its source in
 # `translation_of`), never held out, since the task they carry is already a training row's.
 TRAIN_ONLY = ("part_l.jsonl",)
