@@ -57,7 +57,7 @@ class Tiers(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Thresholds(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Difficulty score cut-offs: score < medium → simple, < complex → medium, else complex."""
 
-    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.12
+    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.11
     complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.62
 
 
