@@ -1,7 +1,9 @@
 """Why classification costs more inside the proxy than back to back: `python bench/classifier_cold.py`.
 
 Scores distinct short prompts with the shipped classifier, each way in turn, a few rounds:
-back to back; after a 15 ms sleep (the core idles, as between the proxy's requests); after reading
+back to back; after a 15 ms sleep (the core idles, as between the proxy's requests); after 15 ms
+of busy waiting (the core never idles and this process touches almost no memory: what is left is
+the caches losing the model's weights to the rest of the machine while time passes); after reading
 64 MB (the caches are evicted, the core never idles); and each of those called on the event loop
 ("inline") or through anyio's worker thread, as the server does. Prints the median µs of each,
 then the CPU the process burns in the 50 ms after a classification has returned (onnxruntime's pool
@@ -41,13 +43,17 @@ async def measure(rounds: int, prompts: int, spin: bool) -> dict[str, float]:
     times: dict[str, list[float]] = {}
     serial = 0
     for _ in range(rounds):
-        for before in ("back to back", "after 15 ms idle", "after reading 64 MB"):
+        for before in ("back to back", "after 15 ms idle", "after 15 ms busy", "after reading 64 MB"):
             for how in ("inline", "worker thread"):
                 samples = []
                 for _ in range(prompts):
                     serial += 1
                     if before == "after 15 ms idle":
                         await asyncio.sleep(GAP)
+                    elif before == "after 15 ms busy":
+                        until = time.perf_counter() + GAP
+                        while time.perf_counter() < until:
+                            pass
                     elif before == "after reading 64 MB":
                         junk.sum()
                     prompt = Prompt(f"Write a Python function that merges two sorted lists, variant {serial}")
