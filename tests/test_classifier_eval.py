@@ -237,3 +237,17 @@ def test_a_written_file_reads_back_whole_when_a_string_holds_a_unicode_line_brea
     rows = [{"id": "x-1", "prompt": "first\u2028second\x85third\x1cfourth"}, {"id": "x-2", "prompt": "plain"}]
     write_jsonl(tmp_path / "p.jsonl", rows)
     assert read_jsonl(tmp_path / "p.jsonl") == rows
+
+
+def test_the_committed_split_is_the_one_smr_train_makes(tmp_path: Path) -> None:
+    import shutil
+
+    from proxy.classify.train import PARTS, split_tiers
+
+    tiers = Path(__file__).resolve().parents[1] / "data" / "tiers"
+    for part in PARTS:
+        shutil.copy(tiers / part, tmp_path / part)
+    train, valid = split_tiers(tmp_path)
+    assert train.read_bytes() == (tiers / "train.jsonl").read_bytes()
+    assert valid.read_bytes() == (tiers / "valid.jsonl").read_bytes()
+    assert not {"part_j.jsonl", "part_n.jsonl"} & set(PARTS)  # the unseen tests stay out of every split
