@@ -3,7 +3,7 @@
 Scores distinct short prompts with the shipped classifier, each way in turn, a few rounds:
 back to back; after a 15 ms sleep (the core idles, as between the proxy's requests); after 15 ms
 of busy waiting (the core never idles and this process touches almost no memory: what is left is
-the caches losing the model's weights to the rest of the machine while time passes); after reading
+time passing, during which the rest of the machine takes back what the run had warm); after reading
 64 MB (the caches are evicted, the core never idles); and each of those called on the event loop
 ("inline") or through anyio's worker thread, as the server does. Prints the median µs of each,
 then the CPU the process burns in the 50 ms after a classification has returned (onnxruntime's pool
