@@ -4,6 +4,7 @@
     python bench/recipe_compare.py                     # the shipped recipe (3 layers, quality rows)
     python bench/recipe_compare.py --layers 6          # all of MiniLM's layers
     python bench/recipe_compare.py --no-quality        # tier rows only
+    python bench/recipe_compare.py --no-translations   # without part_l's translated training rows
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
     python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
     python bench/recipe_compare.py --teacher-layers 6 --distill 0.5 --teacher-cache /tmp/t6.pt
@@ -48,6 +49,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--layers", type=int, default=finetune.LAYERS)
     parser.add_argument("--no-quality", action="store_true", help="train on the tier rows only")
+    parser.add_argument("--no-translations", action="store_true", help="leave out rows with `translation_of`")
     parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED + FOLDS, help="default: smr train's final fit's")
     parser.add_argument("--check", type=Path, action="append", default=[], help="another tier file to score")
@@ -64,6 +66,8 @@ def main() -> int:
         parser.error("--from-teacher needs --teacher-layers")
     public = ROOT / "data" / "public"
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
+    if args.no_translations:
+        train = [row for row in train if not row.translation_of]
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
     tier_checks = {"valid": ROOT / "data" / "tiers" / "valid.jsonl"} | {path.stem: path for path in args.check}
     checks: dict[str, list[Row]] = {
