@@ -9,6 +9,10 @@ time passing, during which the rest of the machine takes back what the run had w
 then the CPU the process burns in the 50 ms after a classification has returned (onnxruntime's pool
 threads spinning on). `--spin` leaves them spinning after each run, onnxruntime's default.
 
+`--gaps` sweeps the busy wait from 0 to 15 ms on a one-thread classifier, plain and with a small
+float32 matrix product repeated through the wait (the vector units kept busy), to show how fast
+the warm state decays.
+
 `--threads` compares, through the worker thread, the shipped setting (a short prompt after an idle
 gap runs on a single-threaded session, everything else on the two-thread pool) with the pool always
 and with one thread always, for short and 100-token prompts, back to back and after idle gaps.
@@ -109,6 +113,33 @@ async def compare_threads(rounds: int, prompts: int) -> dict[str, float]:
     return {name: statistics.median(values) * 1e6 for name, values in times.items()}
 
 
+def sweep_gaps(rounds: int, prompts: int) -> dict[str, float]:
+    import numpy as np
+
+    classifier = EmbeddingClassifier(threads=1)
+    classifier.load()
+    square = np.ones((64, 64), dtype=np.float32)
+    times: dict[str, list[float]] = {}
+    serial = 0
+    for _ in range(rounds):
+        for gap_ms in (0, 0.5, 1, 2, 4, 8, 15):
+            for matmul in (False, True):
+                samples = []
+                for _ in range(prompts):
+                    serial += 1
+                    until = time.perf_counter() + gap_ms / 1000
+                    while time.perf_counter() < until:
+                        if matmul:
+                            square @ square
+                    prompt = Prompt(f"Write a short poem about the sea, variant {serial}")
+                    started = time.perf_counter()
+                    classifier.score(prompt)
+                    samples.append(time.perf_counter() - started)
+                key = f"after {gap_ms:g} ms busy{' with a matmul' if matmul else ''}"
+                times.setdefault(key, []).append(statistics.median(samples[5:]))
+    return {name: statistics.median(values) * 1e6 for name, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -117,8 +148,11 @@ def main() -> int:
     parser.add_argument(
         "--threads", action="store_true", help="compare one thread, two, and the shipped mix (--prompts capped at 30)"
     )
+    parser.add_argument("--gaps", action="store_true", help="sweep the busy gap before a prompt (--prompts up to 60)")
     args = parser.parse_args()
-    if args.threads:
+    if args.gaps:
+        results = sweep_gaps(args.rounds, min(args.prompts, 60))
+    elif args.threads:
         results = asyncio.run(compare_threads(args.rounds, min(args.prompts, 30)))
     else:
         results = asyncio.run(measure(args.rounds, args.prompts, args.spin))

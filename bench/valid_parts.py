@@ -10,7 +10,8 @@ part_d's with "d", ...); part_a and part_b were split together, so they are repo
 (the 350 rows held out before part_c was added). Each model is cut at its own tuned
 thresholds (meta.json). With `--file`, another tier file, grouped by the id's prefix before its
 first "-" (part_h's h1, h2, h3). Either way, English and non-English rows are also reported apart
-(the row's `lang`). The old-against-new figures for the classifier in bench/README.md are this script's.
+(the row's `lang`), and each line ends with the share routed right among the simple, medium and
+complex rows. The old-against-new figures for the classifier in bench/README.md are this script's.
 """
 
 from __future__ import annotations
@@ -54,9 +55,15 @@ def main() -> int:
         rows = [to_row(o, f"{args.file.name}:{o['id']}") for o in part]
         metrics = evaluate(classifier, rows, thresholds, progress=None)
         report[name] = {k: metrics[k] for k in KEYS}
+        confusion = metrics["confusion"]
+        by_label = " / ".join(
+            f"{confusion[t][t] / total:.2f}" if (total := sum(confusion[t].values())) else "-"
+            for t in ("simple", "medium", "complex")
+        )
         print(
             f"{name:<9} n={metrics['n']:<4} accuracy {metrics['accuracy']:.3f}  under {metrics['under_routed']:.1%}"
             f"  over {metrics['over_routed']:.1%}  complex→simple {metrics['complex_to_simple']:.1%}"
+            f"  right by label s/m/c {by_label}"
         )
     print(json.dumps(report))
     return 0
