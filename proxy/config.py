@@ -57,8 +57,8 @@ class Tiers(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Thresholds(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """Difficulty score cut-offs: score < medium → simple, < complex → medium, else complex."""
 
-    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.11
-    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.62
+    medium: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.10
+    complex: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.65
 
 
 class Ollama(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -63,6 +63,7 @@ SPLIT_GROUPS = (
     ("part_i.jsonl",),
     ("part_k.jsonl",),
     ("part_m.jsonl",),
+    ("part_o.jsonl",),
 )
 # part_j.jsonl (2026-12-07) and part_n.jsonl (2026-12-07, later) are in no group: the tests of
 # prompts no model here was trained on.
