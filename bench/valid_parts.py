@@ -41,7 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=MODEL_DIR, help="a directory of classifier files")
     parser.add_argument("--file", type=Path, default=VALID, help="a tier file (default: the validation split)")
-    parser.add_argument("--cut", type=int, nargs=2, metavar=("MAX", "HEAD"), help="cut long prompts so instead")
+    parser.add_argument("--cut", type=int, nargs=2, metavar=("MAX", "HEAD"), help="cut long prompts to MAX word pieces")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         model = recut(args.model, Path(scratch), *args.cut) if args.cut else args.model
@@ -71,11 +71,11 @@ def report(model: Path, file: Path) -> int:
             parts.setdefault(str(o["id"]).split("-")[0], []).append(o)
     for o in objs:
         parts.setdefault("English" if o.get("lang", "en") == "en" else "other", []).append(o)
-    report = {"thresholds": classifier.meta["thresholds"]}
+    out = {"thresholds": classifier.meta["thresholds"]}
     for name, part in parts.items():
         rows = [to_row(o, f"{file.name}:{o['id']}") for o in part]
         metrics = evaluate(classifier, rows, thresholds, progress=None)
-        report[name] = {k: metrics[k] for k in KEYS}
+        out[name] = {k: metrics[k] for k in KEYS}
         confusion = metrics["confusion"]
         by_label = " / ".join(
             f"{confusion[t][t] / total:.2f}" if (total := sum(confusion[t].values())) else "-"
@@ -86,7 +86,7 @@ def report(model: Path, file: Path) -> int:
             f"  over {metrics['over_routed']:.1%}  complex→simple {metrics['complex_to_simple']:.1%}"
             f"  right by label s/m/c {by_label}"
         )
-    print(json.dumps(report))
+    print(json.dumps(out))
     return 0
 
 
