@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TIER_FILES = ["data/tiers/valid.jsonl", "data/tiers/part_j.jsonl", "data/tiers/part_n.jsonl"]
+TIER_FILES = [
+    "data/tiers/valid.jsonl",
+    "data/tiers/part_j.jsonl",
+    "data/tiers/part_n.jsonl",
+    "data/tiers/part_p.jsonl",
+]
 QUALITY_FILES = ["data/public/routellm_gsm8k_dev_holdout.jsonl", "data/public/routellm_mmlu_dev_holdout.jsonl"]
 RANK = {"simple": 0, "medium": 1, "complex": 2}
 OURS = {"SIMPLE": "simple", "MEDIUM": "medium", "COMPLEX": "complex", "REASONING": "complex"}
