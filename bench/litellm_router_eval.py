@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# the validation split and the unseen batches (proxy.classify.train.UNSEEN; this venv cannot import it)
 TIER_FILES = [
     "data/tiers/valid.jsonl",
     "data/tiers/part_j.jsonl",
