@@ -59,6 +59,7 @@ def main() -> int:
     parser.add_argument("--transfer", type=float, default=1.0, help="weight of the teacher on those prompts")
     parser.add_argument("--teacher-cache", type=Path, help="the teacher's weights (.pt), reused if present")
     parser.add_argument("--from-teacher", action="store_true", help="start from the teacher's first layers")
+    parser.add_argument("--dump", type=Path, help="write the last epoch's d for every tier row scored (JSON)")
     args = parser.parse_args()
     if args.transfer_file and not args.teacher_layers:
         parser.error("--transfer-file needs --teacher-layers: only a teacher labels those prompts")
@@ -79,7 +80,8 @@ def main() -> int:
     ids = inputs.ids
     mean, scale = standardiser(inputs.feats[: len(train)])
     z = (inputs.feats - mean) / scale
-    mixes = {"d": np.asarray(MIX, dtype=np.float32), "tier outputs": np.asarray([0.5, 0.5, 0.0], dtype=np.float32)}
+    mix_d = np.asarray(MIX, dtype=np.float32)
+    mixes = {"d": mix_d, "tier outputs": np.asarray([0.5, 0.5, 0.0], dtype=np.float32)}
     report: list[dict[str, Any]] = []
 
     def score(epoch: int, net: Any) -> None:
@@ -87,8 +89,10 @@ def main() -> int:
             return
         probs = {name: finetune.output_probs(net, ids, z, inputs.others[name]) for name in checks}
         fitted = finetune.output_probs(net, ids, z, range(len(train)))
+        tuned = {}
         for label, mix in mixes.items():
             thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
+            tuned[label] = thresholds
             line: dict[str, Any] = {"epoch": epoch, "score": label}
             for name in tier_checks:
                 tiers = tier_metrics(
@@ -107,6 +111,16 @@ def main() -> int:
                 line[f"apgr_{name}"] = round(float(apgr), 3)
             report.append(line)
             print(json.dumps(line), flush=True)
+        if args.dump is not None and epoch == args.epochs:
+            rows = {
+                name: [
+                    [r.id, r.tier, round(float(p), 4), len(r.prompt.text)]
+                    for r, p in zip(checks[name], probs[name] @ mix_d, strict=True)
+                ]
+                for name in tier_checks
+            }
+            medium, complex_ = tuned["d"].medium, tuned["d"].complex
+            args.dump.write_text(json.dumps({"thresholds": [medium, complex_], "rows": rows}))
 
     target, fit, start = inputs.target, list(range(len(train))), None
     if args.teacher_layers:
