@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -21,11 +22,14 @@ from proxy.classify.embedding import (
     MAX_CHARS,
     MODEL_DIR,
     ClassifierUnavailable,
+    Cut,
     EmbeddingClassifier,
     Encoder,
     Head,
     _clip_text,
     clip_ids,
+    split_ask,
+    token_ids,
 )
 from proxy.classify.features import _EXACT, _counted, cheap_features
 from proxy.classify.finetune import COMPLEX_WEIGHT, DIM, FALLS_SHORT, OUTPUTS, SCALE, distilled, targets
@@ -175,6 +179,57 @@ def test_long_text_keeps_both_ends_before_tokenising() -> None:
     assert len(clipped) <= MAX_CHARS + 3
     assert clipped.startswith("START") and clipped.endswith("END?")
     assert _clip_text("short") == "short"
+
+
+EMAIL = "\n".join(f"Line {i}: the venue confirms room {i}, call 555-01{i:02d} with changes." for i in range(40))
+
+
+def test_split_ask_finds_a_short_paragraph_at_either_end_of_a_paste() -> None:
+    above = "what's the phone number for the night of the party?\n\n" + EMAIL
+    assert split_ask(above) == ("what's the phone number for the night of the party?", EMAIL, "")
+    below = "```\n" + EMAIL + "\n```\nwhich line mentions room 7?"
+    before, paste, after = split_ask(below)
+    assert (before, after) == ("", "which line mentions room 7?") and paste.strip().endswith(EMAIL[-40:])
+    fenced = "Find the bug:\n```python\n" + EMAIL + "\n```"
+    assert split_ask(fenced)[0] == "Find the bug:"
+    assert split_ask(EMAIL) == ("", EMAIL, "")  # one long paragraph: no ask to set apart
+
+
+def test_ask_view_keeps_the_ask_whole_and_only_a_sample_of_the_paste() -> None:
+    tokenizer = Encoder(MODEL_DIR, threads=1, cold_single=False).tokenizer
+    question = "what's the phone number for the night of the party?"
+    text = question + "\n\n" + EMAIL
+    cut = Cut(view="ask", paste_tokens=16)
+    ids = token_ids(tokenizer, text, cut)
+    asked = tokenizer.encode(question, add_special_tokens=False).ids
+    assert ids[1 : 1 + len(asked)] == asked  # after [CLS], the question whole
+    assert len(ids) == 2 + len(asked) + 16 <= cut.max_tokens
+    ends = token_ids(tokenizer, text, Cut())
+    assert len(ends) == Cut().max_tokens and ends[1 : 1 + len(asked)] == asked  # the ends view: mostly paste
+    assert token_ids(tokenizer, EMAIL, cut) == token_ids(tokenizer, EMAIL, Cut())  # no ask: the ends view
+    assert token_ids(tokenizer, question, cut) == token_ids(tokenizer, question, Cut())  # short: whole
+    # a long ask leaves the room it does not use to the other end, and never overflows
+    long_ask = "x " * 199  # a paragraph short enough to be an ask (< ASK_CHARS) of 199 word pieces
+    ids = token_ids(tokenizer, long_ask.strip() + "\n\n" + EMAIL + "\n\n" + question, cut)
+    assert len(ids) == cut.max_tokens and ids[-1 - len(asked) : -1] == asked
+
+
+def test_the_cut_is_read_from_the_model_directory(tmp_path: Path) -> None:
+    assert Cut.of({}) == Cut() and Cut.of(Cut(view="ask", paste_tokens=8).meta()) == Cut(view="ask", paste_tokens=8)
+    with pytest.raises(ValueError, match="not a cut"):
+        Cut(view="middle")
+    with pytest.raises(ValueError, match="not a cut"):
+        Cut(max_tokens=16, head_tokens=32)
+    for path in MODEL_DIR.iterdir():
+        if path.name != "meta.json":
+            (tmp_path / path.name).symlink_to(path)
+    meta = json.loads((MODEL_DIR / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "view": "ask", "paste_tokens": 8}))
+    assert Encoder(tmp_path, threads=1, cold_single=False).cut == Cut(view="ask", paste_tokens=8)
+    text = Prompt("what's the phone number for the night of the party?\n\n" + EMAIL)
+    shipped, asked = EmbeddingClassifier(), EmbeddingClassifier(tmp_path)
+    assert shipped.score(text).score != asked.score(text).score  # the runtime reads the paste as the meta says
+    assert shipped.score(Prompt("hi")).score == asked.score(Prompt("hi")).score
 
 
 def test_head_spec_reproduces_the_network_input_scaling() -> None:

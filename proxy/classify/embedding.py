@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,17 @@ THREADS = 2
 # Characters kept before tokenising (a quarter from the start, the rest from the end): enough for
 # 128 word pieces of prose or code, and tokenising a megabyte paste costs no more than a paragraph.
 MAX_CHARS = 1000
+# How a prompt becomes word pieces (meta.json's `view`; a model is trained on one view and served
+# with it). "ends": the clipped text's first `head` and last word pieces. "ask": the same, except for
+# a prompt longer than MAX_CHARS that opens or closes with a paragraph of at most ASK_CHARS (the
+# ask: "what's the phone number?" above or below a pasted email): that paragraph whole and only
+# PASTE_TOKENS word pieces of what lies between (its first and last), so the ask is not a few
+# word pieces among 128 of paste.
+VIEWS = ("ends", "ask")
+ASK_CHARS = 400
+PASTE_TOKENS = 32
+_ASK_END = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*```)")  # a blank line, or a code fence opening
+_ASK_START = re.compile(r"\n[ \t]*\n|```[ \t]*\n")  # a blank line, or a code fence closing
 # A pool thread that has slept must be woken, and on a VM whose vCPU has halted that can cost
 # milliseconds: on the 2-vCPU development guest a 14-token prompt took 2.1-2.6 ms on two threads back
 # to back but 6.5-8.8 ms after 8-15 ms idle, against 4.2-4.9 ms on one thread (`python
@@ -77,10 +91,75 @@ def clip_ids(ids: list[int], max_tokens: int = MAX_TOKENS, head: int = HEAD_TOKE
     return ids[: 1 + head] + ids[-tail:]
 
 
-def token_ids(tokenizer: Any, text: str, max_tokens: int = MAX_TOKENS, head: int = HEAD_TOKENS) -> list[int]:
+@dataclass(frozen=True)
+class Cut:
+    """How a prompt becomes the word pieces the encoder reads. A model is trained with one cut and
+    served with it: `smr train` writes it into meta.json, the encoder reads it back from there."""
+
+    max_tokens: int = MAX_TOKENS
+    head_tokens: int = HEAD_TOKENS
+    view: str = "ends"  # one of VIEWS
+    paste_tokens: int = PASTE_TOKENS  # the "ask" view's share of a paste
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS or not 0 <= self.head_tokens < self.max_tokens - 1:
+            raise ValueError(f"not a cut: {self}")
+        if self.view == "ask" and not 0 <= self.paste_tokens <= self.max_tokens - 2:
+            raise ValueError(f"not a cut: {self}")
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any]) -> Cut:
+        """The cut in a model's meta.json; a key it lacks (older models) takes the default."""
+        return cls(
+            max_tokens=int(meta.get("max_tokens", MAX_TOKENS)),
+            head_tokens=int(meta.get("head_tokens", HEAD_TOKENS)),
+            view=str(meta.get("view", "ends")),
+            paste_tokens=int(meta.get("paste_tokens", PASTE_TOKENS)),
+        )
+
+    def meta(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_ask(text: str) -> tuple[str, str, str]:
+    """(ask before, paste, ask after) of a text longer than twice ASK_CHARS; "" where an end has no
+    paragraph of at most ASK_CHARS. Reads only the first and last ASK_CHARS characters."""
+    text = text.strip()
+    opening = _ASK_END.search(text, 0, ASK_CHARS + 1)
+    closings = list(_ASK_START.finditer(text, max(len(text) - ASK_CHARS - 4, 0)))
+    closing = closings[-1] if closings else None
+    before = text[: opening.start()].strip() if opening else ""
+    after = text[closing.end() :].strip() if closing else ""
+    return before, text[opening.end() if opening else 0 : closing.start() if closing else len(text)], after
+
+
+def _ask_ids(tokenizer: Any, text: str, max_tokens: int, paste_tokens: int) -> list[int] | None:
+    before, paste, after = split_ask(text)
+    if not before and not after:
+        return None
+
+    def pieces(part: str) -> list[int]:
+        return tokenizer.encode(part, add_special_tokens=False).ids if part else []
+
+    room = max_tokens - 2 - paste_tokens
+    first, last = pieces(before), pieces(after)
+    n_first = min(len(first), max(room // 2, room - len(last)))
+    n_last = min(len(last), room - n_first)
+    middle = pieces(_clip_text(paste))
+    if len(middle) > paste_tokens:
+        middle = middle[: paste_tokens // 2] + middle[len(middle) - (paste_tokens - paste_tokens // 2) :]
+    cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    return [cls, *first[:n_first], *middle, *last[len(last) - n_last :], sep]
+
+
+def token_ids(tokenizer: Any, text: str, cut: Cut = Cut()) -> list[int]:
     """The word-piece ids the encoder reads for `text` (`smr train` fine-tunes on exactly these)."""
+    if cut.view == "ask" and len(text) > MAX_CHARS:
+        asked = _ask_ids(tokenizer, text, cut.max_tokens, cut.paste_tokens)
+        if asked is not None:
+            return asked
     ids: list[int] = tokenizer.encode(_clip_text(text) or " ").ids
-    return clip_ids(ids, max_tokens, head)
+    return clip_ids(ids, cut.max_tokens, cut.head_tokens)
 
 
 class Encoder:
@@ -90,8 +169,6 @@ class Encoder:
         self,
         model_dir: Path,
         threads: int = 1,
-        max_tokens: int = MAX_TOKENS,
-        head_tokens: int = HEAD_TOKENS,
         spin: bool = False,
         cold_single: bool = True,
     ) -> None:
@@ -100,8 +177,8 @@ class Encoder:
         from tokenizers import Tokenizer
 
         self._np = np
-        self.max_tokens = max_tokens
-        self.head_tokens = head_tokens
+        meta = model_dir / "meta.json"
+        self.cut = Cut.of(json.loads(meta.read_text())) if meta.is_file() else Cut()
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
@@ -121,7 +198,7 @@ class Encoder:
                 self._run(session, token_ids(self.tokenizer, "warm-up"))
 
     def encode(self, text: str) -> Vector:
-        ids = token_ids(self.tokenizer, text, self.max_tokens, self.head_tokens)
+        ids = token_ids(self.tokenizer, text, self.cut)
         session = self.session
         if self.single is not None and len(ids) < COLD_MAX_TOKENS and time.monotonic() - self._idle_since > COLD_GAP_S:
             session = self.single
@@ -240,11 +317,7 @@ class EmbeddingClassifier:
                     try:
                         self.meta = json.loads((self.model_dir / "meta.json").read_text())
                         self._head = Head(json.loads((self.model_dir / "head.json").read_text()))
-                        max_tokens = int(self.meta.get("max_tokens", MAX_TOKENS))
-                        head_tokens = int(self.meta.get("head_tokens", HEAD_TOKENS))
-                        self._encoder_ = Encoder(
-                            self.model_dir, self.threads, max_tokens, head_tokens, self.spin, self.cold_single
-                        )
+                        self._encoder_ = Encoder(self.model_dir, self.threads, self.spin, self.cold_single)
                     except (OSError, ValueError, KeyError, RuntimeError) as exc:
                         raise ClassifierUnavailable(
                             f"cannot load the embedding classifier from {self.model_dir}: {exc}"
@@ -263,6 +336,7 @@ __all__ = [
     "FEATURE_NAMES",
     "MODEL_DIR",
     "ClassifierUnavailable",
+    "Cut",
     "EmbeddingClassifier",
     "Encoder",
     "featurize",

