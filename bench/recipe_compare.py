@@ -7,6 +7,10 @@
     python bench/recipe_compare.py --no-translations   # without part_l's translated training rows
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
     python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
+    python bench/recipe_compare.py --view ask --paste-tokens 32   # long prompts read as ask + sampled paste
+    python bench/recipe_compare.py --dump /tmp/d.json  # every scored row's d (bench/length_slices.py reads it)
+    python bench/recipe_compare.py --soup 1 --dump /tmp/d.json   # two students and their weight average
+        # (a "model soup"; /tmp/d-seed1.json and /tmp/d-soup.json hold the second student's and the soup's d)
     python bench/recipe_compare.py --teacher-layers 6 --distill 0.5 --teacher-cache /tmp/t6.pt
         # first a 6-layer teacher (scored too), then the 3-layer student on tier targets softened
         # towards the teacher's (`finetune.distilled`); --transfer-file FILE adds unlabelled prompts
@@ -26,6 +30,7 @@ call over several seeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -35,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from proxy.classify import finetune
 from proxy.classify.datasets import Row, load_rows
+from proxy.classify.embedding import VIEWS
 from proxy.classify.evaluate import quality_metrics, tier_metrics
 from proxy.classify.head_fit import FOLDS, MIX, RANK, standardiser, tune_thresholds
-from proxy.classify.train import QUALITY_SETS, SEED, training_inputs
+from proxy.classify.train import CUT, QUALITY_SETS, SEED, training_inputs
 from proxy.router import tier_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +65,15 @@ def main() -> int:
     parser.add_argument("--transfer", type=float, default=1.0, help="weight of the teacher on those prompts")
     parser.add_argument("--teacher-cache", type=Path, help="the teacher's weights (.pt), reused if present")
     parser.add_argument("--from-teacher", action="store_true", help="start from the teacher's first layers")
+    parser.add_argument("--view", choices=VIEWS, default=CUT.view, help="how long prompts become word pieces")
+    parser.add_argument("--paste-tokens", type=int, default=CUT.paste_tokens, help="the ask view's share of a paste")
+    parser.add_argument(
+        "--soup",
+        type=int,
+        action="append",
+        default=[],
+        help="also a student with this seed (same initial weights), then the mean of the students' weights, scored too",
+    )
     parser.add_argument("--dump", type=Path, help="write the last epoch's d for every tier row scored (JSON)")
     args = parser.parse_args()
     if args.transfer_file and not args.teacher_layers:
@@ -76,7 +91,8 @@ def main() -> int:
         **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
     transfer = {f"transfer:{path.stem}": load_rows(path) for path in args.transfer_file}
-    inputs = training_inputs(train, quality, checks | transfer)
+    cut = dataclasses.replace(CUT, view=args.view, paste_tokens=args.paste_tokens)
+    inputs = training_inputs(train, quality, checks | transfer, cut)
     ids = inputs.ids
     mean, scale = standardiser(inputs.feats[: len(train)])
     z = (inputs.feats - mean) / scale
@@ -84,7 +100,7 @@ def main() -> int:
     mixes = {"d": mix_d, "tier outputs": np.asarray([0.5, 0.5, 0.0], dtype=np.float32)}
     report: list[dict[str, Any]] = []
 
-    def score(epoch: int, net: Any) -> None:
+    def score(epoch: int, net: Any, net_name: str = "") -> None:
         if epoch < 2:
             return
         probs = {name: finetune.output_probs(net, ids, z, inputs.others[name]) for name in checks}
@@ -93,7 +109,7 @@ def main() -> int:
         for label, mix in mixes.items():
             thresholds, _ = tune_thresholds([RANK[r.tier or ""] for r in train], (fitted @ mix).tolist())
             tuned[label] = thresholds
-            line: dict[str, Any] = {"epoch": epoch, "score": label}
+            line: dict[str, Any] = {"epoch": epoch, "score": label} | ({"net": net_name} if net_name else {})
             for name in tier_checks:
                 tiers = tier_metrics(
                     [r.tier or "" for r in checks[name]], [tier_for(float(s), thresholds) for s in probs[name] @ mix]
@@ -120,7 +136,8 @@ def main() -> int:
                 for name in tier_checks
             }
             medium, complex_ = tuned["d"].medium, tuned["d"].complex
-            args.dump.write_text(json.dumps({"thresholds": [medium, complex_], "rows": rows}))
+            path = args.dump.with_name(f"{args.dump.stem}-{net_name}{args.dump.suffix}") if net_name else args.dump
+            path.write_text(json.dumps({"thresholds": [medium, complex_], "rows": rows}))
 
     target, fit, start = inputs.target, list(range(len(train))), None
     if args.teacher_layers:
@@ -137,18 +154,24 @@ def main() -> int:
             "from_teacher": args.from_teacher,
         }
         print(json.dumps(student), flush=True)
-    finetune.fine_tune(
-        ids,
-        z,
-        target,
-        fit,
-        inputs.quality,
-        seed=args.seed,
-        epochs=args.epochs,
-        layers=args.layers,
-        after_epoch=score,
-        start=start,
-    )
+    nets = [
+        finetune.fine_tune(
+            ids,
+            z,
+            target,
+            fit,
+            inputs.quality,
+            seed=seed,
+            epochs=args.epochs,
+            layers=args.layers,
+            after_epoch=lambda epoch, net, name=name: score(epoch, net, name),
+            start=start,
+            init_seed=args.seed,
+        )
+        for seed, name in [(args.seed, ""), *((s, f"seed{s}") for s in args.soup)]
+    ]
+    if args.soup:
+        score(args.epochs, finetune.soup(nets), "soup")
     return 0
 
 

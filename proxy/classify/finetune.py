@@ -204,6 +204,7 @@ def fine_tune(
     after_epoch: Callable[[int, Any], None] | None = None,
     label: str = "",
     start: Mapping[str, Any] | None = None,
+    init_seed: int | None = None,
 ) -> Any:
     """Train for `epochs` epochs of the `SCHEDULE_EPOCHS` schedule; returns the net.
 
@@ -212,13 +213,15 @@ def fine_tune(
     every row (a float32 array). `after_epoch(epoch, net)` runs after each epoch (the CV scores
     held-out rows there). `start`, another net's state dict (say, a deeper teacher's), gives the
     encoder's first `layers` layers and its embeddings their starting weights instead of MiniLM's.
+    `seed` draws the head's initial weights, the batches and the quality samples; `init_seed`, if
+    given, draws the head's initial weights instead (nets that share it can be averaged: `soup`).
     """
     import numpy as np
 
     torch = _torch()
     feats_t = torch.tensor(np.asarray(feats, dtype=np.float32))
     values, weights = torch.tensor(target.values), torch.tensor(target.weights)
-    net = build_net(feats_t.shape[1], seed, layers)
+    net = build_net(feats_t.shape[1], seed if init_seed is None else init_seed, layers)
     if start is not None:
         own = net.state_dict()
         net.load_state_dict({k: v for k, v in start.items() if k.startswith("bert.") and k in own}, strict=False)
@@ -254,6 +257,15 @@ def fine_tune(
         if after_epoch is not None:
             after_epoch(epoch, net)
     return net
+
+
+def soup(nets: Sequence[Any]) -> Any:
+    """One net whose every weight is the mean of `nets`' (fine-tuned from the same start), the
+    first net's object; it costs what one net costs to run."""
+    states = [net.state_dict() for net in nets]
+    mean = {key: sum(state[key].float() for state in states) / len(states) for key in states[0]}
+    nets[0].load_state_dict({key: value.to(states[0][key].dtype) for key, value in mean.items()})
+    return nets[0]
 
 
 def head_layer(net: Any) -> tuple[list[list[float]], list[float]]:
