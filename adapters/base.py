@@ -9,7 +9,7 @@ at a time to `reduce`, which updates the adapter's own stream state and returns 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -112,6 +112,21 @@ class Adapter(Protocol[S]):
     def new_stream(self) -> S: ...
 
     def reduce(self, state: S, event: ServerSentEvent) -> list[dict[str, Any]]: ...
+
+
+def json_decoder(type_: Any = Any) -> Callable[[bytes | str], Any]:
+    """msgspec's JSON decoder for `type_`, which reports nesting deeper than the interpreter's
+    recursion limit (msgspec counts against it) as the `msgspec.DecodeError` it is, not a
+    RecursionError: a provider's malformed body is a bad payload, never the proxy's own failure."""
+    decode = msgspec.json.Decoder(type_).decode
+
+    def decoding(data: bytes | str) -> Any:
+        try:
+            return decode(data)
+        except RecursionError:
+            raise msgspec.DecodeError("JSON is nested too deeply") from None
+
+    return decoding
 
 
 def usage_from_openai(raw: Mapping[str, Any] | None) -> Usage | None:

@@ -30,6 +30,7 @@ from adapters.base import (
     StreamState,
     Target,
     Usage,
+    json_decoder,
 )
 from adapters.sse import ServerSentEvent
 
@@ -147,7 +148,7 @@ def _tools(tools: list[Any], notes: list[str]) -> list[dict[str, Any]]:
 
 # --- answers -------------------------------------------------------------------------------------
 
-_any = msgspec.json.Decoder()
+_any = json_decoder()
 
 
 def _usage(raw: Mapping[str, Any]) -> Usage | None:
@@ -182,7 +183,7 @@ def _calls(raw: Any, response_id: str, first: int) -> list[dict[str, Any]]:
 
 def parse_reply(body: bytes) -> Reply:
     try:
-        raw = _any.decode(body)
+        raw = _any(body)
     except msgspec.DecodeError as exc:
         raise BadPayload(f"Ollama answer is not JSON: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("message"), dict):
@@ -200,7 +201,7 @@ def parse_reply(body: bytes) -> Reply:
 def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> ProviderFailure:
     """Ollama's `{"error": "<message>"}`."""
     try:
-        raw = _any.decode(body)
+        raw = _any(body)
     except msgspec.DecodeError:
         raw = body.decode("utf-8", "replace").strip()[:500]
     message = str(raw.get("error") if isinstance(raw, dict) else raw) or f"HTTP {status}"
@@ -238,7 +239,7 @@ def reduce(state: OllamaStream, event: Mapping[str, Any] | ServerSentEvent) -> l
         return []
     if isinstance(event, ServerSentEvent):
         try:
-            event = _any.decode(event.data)
+            event = _any(event.data)
         except msgspec.DecodeError as exc:
             raise BadPayload(f"stream line is not JSON: {exc}") from None
         if not isinstance(event, dict):

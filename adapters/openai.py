@@ -19,6 +19,7 @@ from adapters.base import (
     StreamFailure,
     StreamState,
     Target,
+    json_decoder,
     usage_from_openai,
 )
 from adapters.sse import ServerSentEvent
@@ -38,8 +39,8 @@ class _Completion(msgspec.Struct):
     usage: dict[str, Any] | None = None
 
 
-_completion = msgspec.json.Decoder(_Completion)
-_any = msgspec.json.Decoder()
+_completion = json_decoder(_Completion)
+_any = json_decoder()
 
 
 def build_request(body: Mapping[str, Any], target: Target, *, stream: bool) -> HttpRequest:
@@ -57,7 +58,7 @@ def build_request(body: Mapping[str, Any], target: Target, *, stream: bool) -> H
 
 def parse_reply(body: bytes) -> Reply:
     try:
-        view = _completion.decode(body)
+        view = _completion(body)
     except msgspec.DecodeError as exc:
         raise BadPayload(f"not an OpenAI chat completion: {exc}") from None
     first = view.choices[0] if view.choices else None
@@ -72,7 +73,7 @@ def parse_reply(body: bytes) -> Reply:
 def parse_error(status: int, headers: Mapping[str, str], body: bytes) -> ProviderFailure:
     retry_after = headers.get("retry-after")
     try:
-        raw = _any.decode(body)
+        raw = _any(body)
     except msgspec.DecodeError:
         text = body.decode("utf-8", "replace").strip()[:500]
         return ProviderFailure(status, text, retry_after=retry_after)
@@ -105,7 +106,7 @@ def reduce(state: StreamState, event: ServerSentEvent) -> list[dict[str, Any]]:
         state.done = True
         return []
     try:
-        chunk = _any.decode(event.data)
+        chunk = _any(event.data)
     except msgspec.DecodeError as exc:
         raise BadPayload(f"stream event is not JSON: {exc}") from None
     if not isinstance(chunk, dict):

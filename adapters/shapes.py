@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from adapters.base import BadPayload, Usage
+from adapters.base import BadPayload, Usage, json_decoder
 
-decode_json = msgspec.json.Decoder().decode
+decode_json = json_decoder()
 encode_json = msgspec.json.Encoder().encode
 
 # Fields that carry no meaning a provider could fail to honour (or that the proxy itself

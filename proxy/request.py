@@ -47,6 +47,8 @@ def decode(body: bytes) -> tuple[dict[str, Any], ChatRequest]:
         raw = _json.decode(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:  # msgspec counts nesting against the interpreter's recursion limit
+        raise InvalidRequest("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     try:

@@ -33,6 +33,7 @@ def fake_config(url: str, resilience: str = "{retries: 0, breaker_failures: 1000
         "errmid": "errmid",
         "hang": "hang",
         "garbage": "garbage",
+        "deep": "deep",
         "no-usage": "no-usage",
         **{f"fail-{s}": f"fail-{s}" for s in (400, 401, 404, 413, 429, 500, 503, 529)},
     }

@@ -44,6 +44,13 @@ USER = [{"role": "user", "content": "hi"}]
         (b"{not json", None),
         (b"[1, 2]", None),
         (b'"just a string"', None),
+        (
+            b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}], "metadata": '
+            + b"[" * 5000
+            + b"]" * 5000
+            + b"}",
+            None,
+        ),
         ({"messages": USER}, "model"),
         ({"model": "auto"}, "messages"),
         ({"model": "auto", "messages": []}, "messages"),
@@ -127,6 +134,7 @@ def test_unknown_route_and_method(proxy: ProxyServer) -> None:
         ("fail-503", 503, "fake_503", openai.InternalServerError),
         ("fail-529", 503, "fake_529", openai.InternalServerError),
         ("garbage", 502, "bad_upstream_response", openai.InternalServerError),
+        ("deep", 502, "bad_upstream_response", openai.InternalServerError),
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])

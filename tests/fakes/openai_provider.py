@@ -17,6 +17,7 @@ What it does is chosen by the upstream model name, so a test config picks a beha
     stream-N-MS      streams N chunks, MS milliseconds apart (for benchmarks)
     cut              streams two chunks, then drops the connection without [DONE]
     garbage          answers 200 with a body that is not JSON
+    deep             answers 200 with JSON nested 5,000 levels deep (a stream: one such event)
     no-usage         answers without any usage object
 
 Run it alone for benchmarks: `python -m tests.fakes.openai_provider --port 9100`.
@@ -178,6 +179,13 @@ class FakeOpenAI:
             return False
         if model == "garbage":
             await self._send_raw(writer, 200, b"<html>oops</html>", "text/html")
+            return True
+        if model == "deep":
+            nested = b'{"id": "chatcmpl-deep", "choices": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+            if body.get("stream"):
+                await self._send_raw(writer, 200, b"data: " + nested + b"\n\ndata: [DONE]\n\n", "text/event-stream")
+            else:
+                await self._send_raw(writer, 200, nested, "application/json")
             return True
         if body.get("stream"):
             return await self._stream(writer, body, model)
