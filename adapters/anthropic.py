@@ -158,7 +158,7 @@ def _user_blocks(content: Any, i: int, notes: list[str]) -> list[dict[str, Any]]
                 block["cache_control"] = part["cache_control"]
             blocks.append(block)
         elif kind == "image_url":
-            url = str((part.get("image_url") or {}).get("url") or "")
+            url = shapes.image_url(part)
             inline = shapes.data_url(url)
             source = (
                 {"type": "base64", "media_type": inline[0], "data": inline[1]}

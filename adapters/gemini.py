@@ -154,7 +154,7 @@ def _user_parts(content: Any, i: int, notes: list[str]) -> list[dict[str, Any]]:
         if kind == "text":
             parts.append({"text": part.get("text") or ""})
         elif kind == "image_url":
-            parts.append(_media(str((part.get("image_url") or {}).get("url") or "")))
+            parts.append(_media(shapes.image_url(part)))
         elif kind == "file" and (data := str((part.get("file") or {}).get("file_data") or "")):
             parts.append(_media(data))
         elif kind == "input_audio" and isinstance(audio := part.get("input_audio"), Mapping):

@@ -131,7 +131,7 @@ def _images(content: Any, i: int, notes: list[str]) -> list[str]:
         kind = part.get("type")
         if kind == "text":
             continue
-        inline = shapes.data_url(str((part.get("image_url") or {}).get("url") or "")) if kind == "image_url" else None
+        inline = shapes.data_url(shapes.image_url(part)) if kind == "image_url" else None
         if inline:
             images.append(inline[1])
         else:

@@ -123,6 +123,14 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def image_url(part: Mapping[str, Any]) -> str:
+    """The URL of an `image_url` content part: `{"url": ...}` as OpenAI documents it, or the bare
+    string some clients send; "" when there is none."""
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, Mapping) else image
+    return url if isinstance(url, str) else ""
+
+
 def data_url(url: str) -> tuple[str, str] | None:
     """(media type, base64 data) of a `data:<type>;base64,<data>` URL; None for any other URL."""
     if not url.startswith("data:"):

@@ -16,6 +16,7 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 class Message(msgspec.Struct, frozen=True):
     role: Role
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[dict[str, Any]] | None = None  # only its shape: the adapters read the items
 
 
 class StreamOptions(msgspec.Struct, frozen=True):
@@ -30,6 +31,7 @@ class ChatRequest(msgspec.Struct, frozen=True):
     max_tokens: Positive | None = None
     max_completion_tokens: Positive | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    tools: list[dict[str, Any]] | None = None  # only its shape: the adapters read the items
 
     @property
     def wants_usage(self) -> bool:

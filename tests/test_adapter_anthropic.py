@@ -395,3 +395,22 @@ def test_sdk_sees_openai_errors(client: openai.OpenAI) -> None:
     # the error may arrive before any content (an HTTP error from create) or after (an error event)
     with pytest.raises(openai.APIError, match="Overloaded"):
         list(client.chat.completions.create(model="claude-stream-error", messages=hi, max_tokens=5, stream=True))
+
+
+def test_an_image_url_given_as_a_bare_string_reaches_every_translating_adapter() -> None:
+    from adapters import gemini, ollama
+
+    for form in ({"url": PNG}, PNG):  # OpenAI's object, and the bare string some clients send
+        body = {"model": "auto", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": form}]}]}
+        claude = json.loads(anthropic.build_request(body, TARGET, stream=False).body)
+        assert claude["messages"][0]["content"][0]["source"] == {
+            "type": "base64",
+            "media_type": "image/png",
+            "data": "iVBORw0KGgo=",
+        }
+        target = Target(model="m", base_url="http://127.0.0.1:1", api_key="k")
+        parts = json.loads(gemini.build_request(body, target, stream=False).body)["contents"][0]["parts"]
+        assert parts == [{"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}]
+        assert json.loads(ollama.build_request(body, target, stream=False).body)["messages"][0]["images"] == [
+            "iVBORw0KGgo="
+        ]

@@ -60,6 +60,9 @@ USER = [{"role": "user", "content": "hi"}]
         ({"model": "auto", "messages": [{"content": "x"}]}, None),
         ({"model": "auto", "messages": USER, "stream": "yes"}, "stream"),
         ({"model": "auto", "messages": USER, "max_tokens": 0}, "max_tokens"),
+        ({"model": "auto", "messages": USER, "tools": "weather"}, "tools"),
+        ({"model": "auto", "messages": USER, "tools": [5]}, "tools[0]"),
+        ({"model": "auto", "messages": [*USER, {"role": "assistant", "tool_calls": "f"}]}, "messages[1].tool_calls"),
     ],
 )
 def test_malformed_requests_are_400(proxy: ProxyServer, body: Any, param: str | None) -> None:
