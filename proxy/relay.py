@@ -43,9 +43,16 @@ def _check_key(deployment: Deployment) -> None:
         )
 
 
+# What an adapter's pure functions raise on a provider payload of a shape they do not expect (a
+# string where an object was due, a count that is not a number): an answer the proxy cannot read,
+# so the client gets 502 bad_upstream_response, never the 500 of a failure of the proxy's own.
+_UNREADABLE = (BadPayload, AttributeError, KeyError, IndexError, TypeError, ValueError)
+
+
 def _bad_payload(deployment: Deployment, exc: Exception) -> UpstreamError:
+    what = str(exc) if isinstance(exc, BadPayload) else f"{type(exc).__name__}: {exc}"
     return UpstreamError(
-        f"provider {deployment.provider!r} sent a malformed answer: {exc}", code="bad_upstream_response"
+        f"provider {deployment.provider!r} sent a malformed answer: {what}", code="bad_upstream_response"
     )
 
 
@@ -61,7 +68,7 @@ async def complete(upstream: Upstream, adapter: Adapter[Any], deployment: Deploy
         raise from_provider(failure, provider=deployment.provider)
     try:
         reply = adapter.parse_reply(response.body)
-    except BadPayload as exc:
+    except _UNREADABLE as exc:
         raise _bad_payload(deployment, exc) from None
     reply.notes = request.notes
     return reply
@@ -143,7 +150,7 @@ async def relay(
                     out.append(encode(encoder.encode(chunk)))
                 if until_content and state.content_chars:
                     break
-        except (StreamFailure, BadPayload) as exc:
+        except (StreamFailure, *_UNREADABLE) as exc:
             failed.append(exc)
         return b"".join(out), used
 

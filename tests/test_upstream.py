@@ -135,3 +135,48 @@ async def test_an_http_proxy_in_the_environment_is_used(
         assert "http://provider.invalid/v1/chat/completions" in paths
     finally:
         await upstream.aclose()
+
+
+DELTA = b"event: content_block_delta\ndata: "
+# (adapter, streamed?, what the provider sends): valid JSON of a shape the adapter does not expect
+ODD_ANSWERS = [
+    ("gemini", False, b'{"candidates": "none today"}'),
+    ("gemini", False, b'{"candidates": [{"content": {"parts": []}}], "usageMetadata": {"promptTokenCount": "x"}}'),
+    ("gemini", True, b'data: {"candidates": [5]}\n\n'),
+    ("anthropic", True, DELTA + b'{"type": "content_block_delta", "index": 0, "delta": 5}\n\n'),
+    ("anthropic", True, DELTA + b'{"type": "content_block_delta", "delta": {"type": "text_delta", "text": 7}}\n\n'),
+]
+
+
+@pytest.mark.parametrize(("name", "streamed", "answer"), ODD_ANSWERS)
+async def test_an_answer_of_the_wrong_shape_is_a_bad_upstream_response(
+    name: str, streamed: bool, answer: bytes
+) -> None:
+    import importlib
+
+    from adapters.base import Target
+    from proxy.errors import UpstreamError
+    from proxy.relay import Deployment, complete, open_stream, relay
+
+    adapter = importlib.import_module(f"adapters.{name}")
+    headers = {"content-type": "text/event-stream" if streamed else "application/json"}
+    upstream = Upstream(httpx.MockTransport(lambda request: httpx.Response(200, headers=headers, content=answer)))
+    target = Target(model="m", base_url="http://provider.test", api_key="k")
+    deployment = Deployment(name="m", provider=name, adapter=name, target=target, timeout=5)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        with pytest.raises(UpstreamError) as raised:
+            if streamed:
+                stream = await open_stream(upstream, adapter, deployment, body)
+                try:
+                    state = adapter.new_stream()
+                    pieces = relay(stream, adapter, state, deployment, wants_usage=False, on_content=lambda: None)
+                    async for _ in pieces:
+                        pass
+                finally:
+                    await stream.aclose()
+            else:
+                await complete(upstream, adapter, deployment, body)
+        assert raised.value.code == "bad_upstream_response" and "malformed answer" in str(raised.value)
+    finally:
+        await upstream.aclose()
