@@ -156,7 +156,7 @@ async def relay(
 
     seen_content = False
     async for events in batches():
-        # One network read can hold a whole answer (a provider that bursts, or a slow client);
+        # One network read can hold a whole answer (a provider that bursts, or a busy event loop);
         # until the first content is out it goes on its own, not after every later event of the
         # read is translated (~20 µs each).
         while events:

@@ -213,8 +213,9 @@ def fine_tune(
     every row (a float32 array). `after_epoch(epoch, net)` runs after each epoch (the CV scores
     held-out rows there). `start`, another net's state dict (say, a deeper teacher's), gives the
     encoder's first `layers` layers and its embeddings their starting weights instead of MiniLM's.
-    `seed` draws the head's initial weights, the batches and the quality samples; `init_seed`, if
-    given, draws the head's initial weights instead (nets that share it can be averaged: `soup`).
+    `seed` seeds torch (the head's initial weights, dropout) and draws the batches and the quality
+    samples; `init_seed`, if given, seeds torch instead, so nets that share it start from the same
+    weights and differ in their batches (such nets can be averaged: `soup`).
     """
     import numpy as np
 
