@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from adapters.base import Adapter, BadPayload, Reply, StreamFailure, StreamState, Target
-from adapters.sse import DONE, SSEDecoder, encode
+from adapters.sse import DONE, EventTooLarge, SSEDecoder, encode
 from proxy.errors import StreamInterrupted, UpstreamError, from_provider
 from proxy.upstream import OllamaStream, Stream, Upstream
 
@@ -127,9 +127,12 @@ async def relay(
             async for line in stream.events():
                 yield [line]
         else:
-            async for data in stream.chunks():
-                yield decoder.feed(data)
-            yield decoder.close()
+            try:
+                async for data in stream.chunks():
+                    yield decoder.feed(data)
+                yield decoder.close()
+            except EventTooLarge as exc:
+                raise _bad_payload(deployment, exc) from None
 
     def translate(events: list[Any], until_content: bool) -> tuple[bytes, int]:
         """OpenAI SSE for these events, and how many were used: all of them, or with

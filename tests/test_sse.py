@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.sse import ServerSentEvent, SSEDecoder, encode
+from adapters.sse import MAX_EVENT_BYTES, EventTooLarge, ServerSentEvent, SSEDecoder, encode
 
 
 def decode_split(data: bytes, *cuts: int) -> list[ServerSentEvent]:
@@ -60,3 +60,20 @@ def test_the_spec_example_with_multiline_data() -> None:
 def test_encode_frames_one_event() -> None:
     assert encode(b'{"x":1}') == b'data: {"x":1}\n\n'
     assert decode_split(encode(b'{"x":1}')) == [ServerSentEvent('{"x":1}')]
+
+
+def test_a_line_or_an_event_that_never_ends_is_refused_not_buffered_forever() -> None:
+    piece = b"x" * 65536
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: ") == []
+    with pytest.raises(EventTooLarge):
+        for _ in range(MAX_EVENT_BYTES // len(piece) + 2):  # one line, no end, in 64 KiB reads
+            assert decoder.feed(piece) == []
+    decoder = SSEDecoder()
+    with pytest.raises(EventTooLarge):
+        for _ in range(MAX_EVENT_BYTES // len(piece) + 2):  # data lines, never a blank line
+            assert decoder.feed(b"data: " + piece + b"\n") == []
+    # just under the limit is still one event, in order, however it was cut
+    decoder = SSEDecoder()
+    events = [e for chunk in (b"data: ", piece, piece, b"\n\n") for e in decoder.feed(chunk)]
+    assert [len(e.data) for e in events] == [2 * len(piece)]

@@ -143,6 +143,8 @@ ODD_ANSWERS = [
     ("gemini", False, b'{"candidates": "none today"}'),
     ("gemini", False, b'{"candidates": [{"content": {"parts": []}}], "usageMetadata": {"promptTokenCount": "x"}}'),
     ("gemini", True, b'data: {"candidates": [5]}\n\n'),
+    # one event of 17 MiB: well-formed, but over what a chunk can be (adapters.sse.MAX_EVENT_BYTES)
+    ("gemini", True, b'data: {"candidates": [], "pad": "' + b"x" * (17 * 1024 * 1024) + b'"}\n\n'),
     ("anthropic", True, DELTA + b'{"type": "content_block_delta", "index": 0, "delta": 5}\n\n'),
     ("anthropic", True, DELTA + b'{"type": "content_block_delta", "delta": {"type": "text_delta", "text": 7}}\n\n'),
 ]
