@@ -134,15 +134,11 @@ async def relay(
             except EventTooLarge as exc:
                 raise _bad_payload(deployment, exc) from None
 
-    def translate(events: list[Any], until_content: bool) -> tuple[bytes, int]:
-        """OpenAI SSE for these events, and how many were used: all of them, or with
-        `until_content` those up to the first that carries content; an error stops there too,
-        keeping what came before it."""
+    def translate(events: list[Any]) -> bytes:
+        """OpenAI SSE for these events; an error stops the batch but keeps what came before it."""
         out: list[bytes] = []
-        used = 0
         try:
             for event in events:
-                used += 1
                 for chunk in adapter.reduce(state, event):
                     if text is not None:
                         text.extend(c["delta"]["content"] for c in chunk.get("choices") or () if _content(c))
@@ -151,30 +147,23 @@ async def relay(
                             continue
                         del chunk["usage"]
                     out.append(encode(encoder.encode(chunk)))
-                if until_content and state.content_chars:
-                    break
         except (StreamFailure, *_UNREADABLE) as exc:
             failed.append(exc)
-        return b"".join(out), used
+        return b"".join(out)
 
     seen_content = False
     async for events in batches():
-        # One network read can hold a whole answer (a provider that bursts, or a busy event loop);
-        # until the first content is out it goes on its own, not after every later event of the
-        # read is translated (~20 µs each).
-        while events:
-            out, used = translate(events, until_content=not seen_content)
-            events = events[used:]
-            if out:
-                if not seen_content and state.content_chars:
-                    seen_content = True
-                    on_content()
-                yield out
-            if failed:
-                error = failed[0]
-                if isinstance(error, StreamFailure):
-                    raise from_provider(error.failure, provider=deployment.provider)
-                raise _bad_payload(deployment, error)
+        out = translate(events)
+        if out:
+            if not seen_content and state.content_chars:
+                seen_content = True
+                on_content()
+            yield out
+        if failed:
+            error = failed[0]
+            if isinstance(error, StreamFailure):
+                raise from_provider(error.failure, provider=deployment.provider)
+            raise _bad_payload(deployment, error)
         if state.done:
             break
     if not (state.done or state.finish_reason):

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -78,46 +77,3 @@ def test_raw_sse_as_curl_sees_it(proxy: ProxyServer) -> None:
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "You said: hello curl"
     assert all("usage" not in c for c in chunks)
-
-
-async def test_a_burst_read_sends_the_first_content_before_translating_the_rest() -> None:
-    """A provider (or a slow proxy) can deliver a whole answer in one network read; the first
-    content must not wait while every later event of that read is translated."""
-    from adapters import openai as adapter
-    from adapters.base import Target
-    from proxy.relay import Deployment, relay
-    from proxy.upstream import Stream
-
-    def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish}
-        return b"data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [choice]}).encode()
-
-    events = [chunk({"role": "assistant", "content": ""})]
-    events += [chunk({"content": f"w{i} "}) for i in range(20)]
-    events += [chunk({}, "stop"), b"data: [DONE]"]
-    burst = b"\n\n".join(events) + b"\n\n"
-
-    async def body() -> AsyncIterator[bytes]:
-        yield burst  # the whole answer in one read
-
-    async def close() -> None:
-        return None
-
-    target = Target(model="m", base_url="http://127.0.0.1:1")
-    deployment = Deployment(name="m", provider="fake", adapter="openai", target=target, timeout=5)
-    marks: list[int] = []
-    pieces: list[bytes] = []
-    state = adapter.new_stream()
-    async for piece in relay(
-        Stream(200, {}, body(), close, "http://127.0.0.1:1", 5),
-        adapter,
-        state,
-        deployment,
-        wants_usage=False,
-        on_content=lambda: marks.append(len(pieces)),
-    ):
-        pieces.append(piece)
-    assert marks == [0]  # the first content was marked as the first piece went out
-    assert b'"w0 "' in pieces[0] and b'"w1 "' not in pieces[0]  # role + first content, alone
-    assert b'"w19 "' in pieces[1] and pieces[-1] == b"data: [DONE]\n\n"  # then the rest of the read at once
-    assert len(pieces) == 3 and b"".join(pieces).count(b'"content":"w') == 20
