@@ -8,6 +8,7 @@
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
     python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
     python bench/recipe_compare.py --view ask --paste-tokens 32   # long prompts read as ask + sampled paste
+    python bench/recipe_compare.py --max-tokens 64 --head-tokens 16   # trained on a shorter cut
     python bench/recipe_compare.py --dump /tmp/d.json  # every scored row's d (bench/length_slices.py reads it)
     python bench/recipe_compare.py --soup 1 --dump /tmp/d.json   # two students and their weight average
         # (a "model soup"; /tmp/d-seed1.json and /tmp/d-soup.json hold the second student's and the soup's d)
@@ -67,6 +68,8 @@ def main() -> int:
     parser.add_argument("--from-teacher", action="store_true", help="start from the teacher's first layers")
     parser.add_argument("--view", choices=VIEWS, default=CUT.view, help="how long prompts become word pieces")
     parser.add_argument("--paste-tokens", type=int, default=CUT.paste_tokens, help="the ask view's share of a paste")
+    parser.add_argument("--max-tokens", type=int, default=CUT.max_tokens, help="word pieces read of a prompt")
+    parser.add_argument("--head-tokens", type=int, default=CUT.head_tokens, help="of which from its start")
     parser.add_argument(
         "--soup",
         type=int,
@@ -91,7 +94,9 @@ def main() -> int:
         **{f"{name}_holdout": load_rows(public / f"{name}_holdout.jsonl") for name in QUALITY_SETS},
     }
     transfer = {f"transfer:{path.stem}": load_rows(path) for path in args.transfer_file}
-    cut = dataclasses.replace(CUT, view=args.view, paste_tokens=args.paste_tokens)
+    cut = dataclasses.replace(
+        CUT, view=args.view, paste_tokens=args.paste_tokens, max_tokens=args.max_tokens, head_tokens=args.head_tokens
+    )
     inputs = training_inputs(train, quality, checks | transfer, cut)
     ids = inputs.ids
     mean, scale = standardiser(inputs.feats[: len(train)])
