@@ -27,7 +27,7 @@ import httpx
 import msgspec
 
 from adapters.base import HttpRequest
-from proxy.errors import UpstreamTimeout, UpstreamUnreachable
+from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 
 if TYPE_CHECKING:
     # imported where used: `import ollama` builds a client (and an SSL context) at import time,
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 2000
 KEEPALIVE_S = 30.0
+# The largest answer body read whole (a non-streamed answer, or a stream's error body): a provider
+# that sends more gets a 502 instead of the proxy's memory. A streamed answer is bounded per event
+# (adapters.sse.MAX_EVENT_BYTES).
+MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 class Response(msgspec.Struct, frozen=True):
@@ -73,6 +77,39 @@ def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
 
 
+def _httpx_request(client: httpx.AsyncClient, request: HttpRequest, timeout: float) -> httpx.Request:
+    return client.build_request(
+        request.method, request.url, headers=request.headers, content=request.body, timeout=_timeout(timeout)
+    )
+
+
+def _too_large(url: str) -> UpstreamError:
+    return UpstreamError(
+        f"{urlsplit(url).netloc} sent an answer over {MAX_BODY_BYTES >> 20} MiB", code="bad_upstream_response"
+    )
+
+
+async def _gathered(chunks: AsyncIterator[bytes], url: str) -> bytes:
+    """A body read whole, up to MAX_BODY_BYTES."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(url)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _aiohttp_body(answer: aiohttp.ClientResponse, url: str) -> bytes:
+    length = answer.content_length
+    if length is None or "content-encoding" in answer.headers:  # the size is known once it is read
+        return await _gathered(answer.content.iter_any(), url)
+    if length > MAX_BODY_BYTES:
+        raise _too_large(url)  # said so up front: not one byte of it is read
+    return await answer.read()
+
+
 class Stream:
     """An open upstream response whose body is still to come. Always `aclose()` it."""
 
@@ -100,7 +137,8 @@ class Stream:
                 yield chunk
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.chunks()])
+        """The rest of the body, up to MAX_BODY_BYTES (an error answer's, in practice)."""
+        return await _gathered(self.chunks(), self._url)
 
     async def aclose(self) -> None:
         await self._close()
@@ -149,20 +187,22 @@ class Upstream:
         )
 
     async def send(self, request: HttpRequest, timeout: float) -> Response:
-        """The whole answer, within `timeout` seconds from first byte sent to last byte read."""
+        """The whole answer, within `timeout` seconds from first byte sent to last byte read.
+
+        A body over MAX_BODY_BYTES is an `UpstreamError` (502 bad_upstream_response).
+        """
         with _mapped(request.url, timeout):
             async with asyncio.timeout(timeout):
                 if self._client is None:
                     async with self._aiohttp_request(request, timeout) as answer:
-                        return Response(answer.status, _headers(answer.raw_headers), await answer.read())
-                response = await self._client.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    content=request.body,
-                    timeout=_timeout(timeout),
-                )
-        return Response(response.status_code, _headers(response.headers.raw), response.content)
+                        body = await _aiohttp_body(answer, request.url)
+                        return Response(answer.status, _headers(answer.raw_headers), body)
+                response = await self._client.send(_httpx_request(self._client, request, timeout), stream=True)
+                try:
+                    body = await _gathered(response.aiter_bytes(), request.url)
+                finally:
+                    await response.aclose()
+        return Response(response.status_code, _headers(response.headers.raw), body)
 
     async def open_stream(self, request: HttpRequest, timeout: float) -> Stream:
         """Send and wait for the status line; `timeout` also bounds each wait for the next chunk."""
@@ -175,10 +215,7 @@ class Upstream:
 
                 body = answer.content.iter_any()
                 return Stream(answer.status, _headers(answer.raw_headers), body, close, request.url, timeout)
-            built = self._client.build_request(
-                request.method, request.url, headers=request.headers, content=request.body, timeout=_timeout(timeout)
-            )
-            response = await self._client.send(built, stream=True)
+            response = await self._client.send(_httpx_request(self._client, request, timeout), stream=True)
         headers = _headers(response.headers.raw)
         return Stream(response.status_code, headers, response.aiter_bytes(), response.aclose, request.url, timeout)
 

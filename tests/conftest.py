@@ -34,6 +34,7 @@ def fake_config(url: str, resilience: str = "{retries: 0, breaker_failures: 1000
         "hang": "hang",
         "garbage": "garbage",
         "deep": "deep",
+        "huge": "huge",
         "no-usage": "no-usage",
         **{f"fail-{s}": f"fail-{s}" for s in (400, 401, 404, 413, 429, 500, 503, 529)},
     }

@@ -138,6 +138,7 @@ def test_unknown_route_and_method(proxy: ProxyServer) -> None:
         ("fail-529", 503, "fake_529", openai.InternalServerError),
         ("garbage", 502, "bad_upstream_response", openai.InternalServerError),
         ("deep", 502, "bad_upstream_response", openai.InternalServerError),
+        ("huge", 502, "bad_upstream_response", openai.InternalServerError),  # 65 MiB, over upstream.MAX_BODY_BYTES
     ],
 )
 @pytest.mark.parametrize("stream", [False, True])

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from adapters.base import HttpRequest
-from proxy.errors import UpstreamTimeout, UpstreamUnreachable
-from proxy.upstream import Upstream
+from proxy.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
+from proxy.upstream import MAX_BODY_BYTES, Upstream
 from tests.fakes.openai_provider import FakeOpenAI
 
 POOLS = ["aiohttp", "httpx"]
@@ -182,3 +182,27 @@ async def test_an_answer_of_the_wrong_shape_is_a_bad_upstream_response(
         assert raised.value.code == "bad_upstream_response" and "malformed answer" in str(raised.value)
     finally:
         await upstream.aclose()
+
+
+@pytest.mark.parametrize("model", ["huge", "huge-cl"])  # chunked, and with a content-length
+async def test_an_answer_over_the_body_limit_is_a_502_and_the_pool_goes_on(
+    provider: FakeOpenAI, upstream: Upstream, model: str
+) -> None:
+    with pytest.raises(UpstreamError) as caught:
+        await upstream.send(chat(provider.url, model), 10)
+    error = caught.value
+    assert (error.status, error.code) == (502, "bad_upstream_response")
+    assert f"over {MAX_BODY_BYTES >> 20} MiB" in error.message and "127.0.0.1" in error.message
+    ok = await upstream.send(chat(provider.url, "fake-x"), 5)
+    assert ok.status == 200 and json.loads(ok.body)["choices"]
+
+
+async def test_a_stream_error_body_over_the_limit_is_a_502(provider: FakeOpenAI, upstream: Upstream) -> None:
+    stream = await upstream.open_stream(chat(provider.url, "huge", stream=True), 10)
+    try:
+        assert stream.status == 500
+        with pytest.raises(UpstreamError) as caught:
+            await stream.read()
+    finally:
+        await stream.aclose()
+    assert caught.value.code == "bad_upstream_response"

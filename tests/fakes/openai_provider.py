@@ -19,6 +19,8 @@ What it does is chosen by the upstream model name, so a test config picks a beha
     garbage          answers 200 with a body that is not JSON
     deep             answers 200 with JSON nested 5,000 levels deep (a stream: one such event)
     no-usage         answers without any usage object
+    huge[-cl]        answers 65 MiB of JSON, chunked (with `-cl`: with its content-length);
+                     streamed: as an HTTP 500 error body
 
 Run it alone for benchmarks: `python -m tests.fakes.openai_provider --port 9100`.
 """
@@ -187,6 +189,8 @@ class FakeOpenAI:
             else:
                 await self._send_raw(writer, 200, nested, "application/json")
             return True
+        if model in ("huge", "huge-cl"):
+            return await self._huge(writer, 500 if body.get("stream") else 200, chunked=model == "huge")
         if body.get("stream"):
             return await self._stream(writer, body, model)
         answer = answer_for(body)
@@ -258,6 +262,26 @@ class FakeOpenAI:
                 await self._chunk(writer, b"data: " + json.dumps(usage).encode() + b"\n\n")
             await self._chunk(writer, b"data: [DONE]\n\n")
             await self._chunk(writer, b"")
+        except ConnectionError:
+            self.disconnects += 1
+            return False
+        return True
+
+    async def _huge(self, writer: asyncio.StreamWriter, status: int, *, chunked: bool) -> bool:
+        mib = b"a" * (1 << 20)
+        head, tail = b'{"error": {"message": "', b'"}}'
+        size = len(head) + 65 * len(mib) + len(tail)
+        framing = b"transfer-encoding: chunked" if chunked else b"content-length: %d" % size
+        writer.write(b"HTTP/1.1 %d Huge\r\ncontent-type: application/json\r\n%s\r\n\r\n" % (status, framing))
+        try:
+            for part in (head, *[mib] * 65, tail):
+                if chunked:
+                    await self._chunk(writer, part)
+                else:
+                    writer.write(part)
+                    await writer.drain()
+            if chunked:
+                await self._chunk(writer, b"")
         except ConnectionError:
             self.disconnects += 1
             return False
