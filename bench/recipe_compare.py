@@ -7,6 +7,7 @@
     python bench/recipe_compare.py --no-translations   # without part_l's translated training rows
     python bench/recipe_compare.py --seed 20250807     # another seed: how much of a difference is luck
     python bench/recipe_compare.py --check data/tiers/part_f.jsonl   # also a tier file never trained on
+    python bench/recipe_compare.py --train-file data/tiers/part_r.jsonl   # a batch in no split, trained on too
     python bench/recipe_compare.py --view ask --paste-tokens 32   # long prompts read as ask + sampled paste
     python bench/recipe_compare.py --max-tokens 64 --head-tokens 16   # trained on a shorter cut
     python bench/recipe_compare.py --dump /tmp/d.json  # every scored row's d (bench/length_slices.py reads it)
@@ -60,6 +61,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=finetune.SCHEDULE_EPOCHS)
     parser.add_argument("--seed", type=int, default=SEED + FOLDS, help="default: smr train's final fit's")
     parser.add_argument("--check", type=Path, action="append", default=[], help="another tier file to score")
+    parser.add_argument("--train-file", type=Path, action="append", default=[], help="more tier rows to train on")
     parser.add_argument("--teacher-layers", type=int, default=0, help="distil from a teacher of this many layers")
     parser.add_argument("--distill", type=float, default=0.5, help="weight of the teacher in the tier targets")
     parser.add_argument("--transfer-file", type=Path, action="append", default=[], help="unlabelled prompts")
@@ -87,6 +89,7 @@ def main() -> int:
     train = load_rows(ROOT / "data" / "tiers" / "train.jsonl")
     if args.no_translations:
         train = [row for row in train if not row.translation_of]
+    train += [row for path in args.train_file for row in load_rows(path)]
     quality = {} if args.no_quality else {name: load_rows(public / f"{name}_train.jsonl") for name in QUALITY_SETS}
     tier_checks = {"valid": ROOT / "data" / "tiers" / "valid.jsonl"} | {path.stem: path for path in args.check}
     checks: dict[str, list[Row]] = {
