@@ -25,6 +25,7 @@ TIER_FILES = [
     "data/tiers/part_j.jsonl",
     "data/tiers/part_n.jsonl",
     "data/tiers/part_p.jsonl",
+    "data/tiers/part_q.jsonl",
 ]
 QUALITY_FILES = ["data/public/routellm_gsm8k_dev_holdout.jsonl", "data/public/routellm_mmlu_dev_holdout.jsonl"]
 RANK = {"simple": 0, "medium": 1, "complex": 2}
