@@ -3,6 +3,8 @@
 Reports p50/p99 of one `score` call for short prompts and for ~256-token prompts (the model
 clips them to its `max_tokens`), each prompt distinct so no cache is involved, and prompts per
 second when 1 and then `os.cpu_count()` threads score at once (the server's worker threads).
+`--cut MAX HEAD` times the shipped network reading long prompts cut to MAX word pieces (as a
+model trained on that cut would read them; `bench/valid_parts.py --cut` scores what it costs).
 """
 
 from __future__ import annotations
@@ -12,13 +14,16 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.valid_parts import recut
 from proxy.classify import Classifier, Prompt, registry
+from proxy.classify.embedding import MODEL_DIR
 from proxy.classify.evaluate import percentile
 from proxy.config import Router
 
@@ -69,18 +74,25 @@ def main() -> int:
     parser.add_argument("--classifier", default="embedding", choices=["embedding", "rules"])
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cut", type=int, nargs=2, metavar=("MAX", "HEAD"), help="cut long prompts to MAX word pieces")
     args = parser.parse_args()
-    classifier = registry.make(Router(classifier=args.classifier))
+    with tempfile.TemporaryDirectory() as scratch:
+        model = recut(MODEL_DIR, Path(scratch), *args.cut) if args.cut else None
+        classifier = registry.make(Router(classifier=args.classifier), model_dir=model)
+        return measure(classifier, args.repeat, args.json)
+
+
+def measure(classifier: Classifier, repeat: int, as_json: bool) -> int:
     cores = os.cpu_count() or 1
     mixed = [SHORT[i % len(SHORT)] + f" ({i})" for i in range(300)]
     report = {
         "classifier": classifier.name,
-        "short": latency(classifier, SHORT, args.repeat),
-        "tokens_256": latency(classifier, [long_prompt(i) for i in range(10)], max(args.repeat // 3, 5)),
+        "short": latency(classifier, SHORT, repeat),
+        "tokens_256": latency(classifier, [long_prompt(i) for i in range(10)], max(repeat // 3, 5)),
         "throughput_1_thread_per_s": throughput(classifier, mixed, 1),
         f"throughput_{cores}_threads_per_s": throughput(classifier, mixed, cores),
     }
-    if args.json:
+    if as_json:
         print(json.dumps(report))
     else:
         for key, value in report.items():
