@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from adapters.base import json_decoder
 from proxy.errors import InvalidRequest
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -38,7 +39,7 @@ class ChatRequest(msgspec.Struct, frozen=True):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-_json = msgspec.json.Decoder()
+_json = json_decoder()  # nesting past the recursion limit is a DecodeError too
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 
@@ -46,11 +47,9 @@ _MISSING = re.compile(r"missing required field `([^`]+)`")
 def decode(body: bytes) -> tuple[dict[str, Any], ChatRequest]:
     """The body as the client sent it (to forward) and its validated view (to act on)."""
     try:
-        raw = _json.decode(body)
+        raw = _json(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
-    except RecursionError:  # msgspec counts nesting against the interpreter's recursion limit
-        raise InvalidRequest("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     try:
